@@ -1,0 +1,140 @@
+"""Validate a composed run config before anything slow starts.
+
+Every check names the config key at fault. :func:`validate_train_config` runs in the Hydra
+process, before a model, a dataset or an accelerator is touched, and in multi-process runs
+before any worker starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from argen.data.scenarios import Scenario, bundled_path, load_scenarios
+from argen.errors import ConfigError
+from argen.models import check_model_config
+from argen.rewards.registry import check_reward_config
+
+LOGGING_BACKENDS = ("none", "wandb")
+# GRPOConfig fields the framework sets from other groups: a user setting them under grpo.* would be ignored.
+MANAGED_GRPO_FIELDS = ("output_dir", "seed", "report_to", "reward_weights", "bf16", "use_cpu", "run_name")
+
+
+def to_plain(node: Any) -> Any:
+    """A resolved plain-Python copy of a config node."""
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def grpo_config_fields() -> frozenset[str]:
+    """Names GRPOConfig accepts (importing trl is slow-ish but loads no model)."""
+    from trl import GRPOConfig
+
+    return frozenset(f.name for f in dataclasses.fields(GRPOConfig))
+
+
+def check_grpo_config(grpo: Mapping[str, Any], num_processes: int) -> None:
+    """GRPO hyperparameters: known field names, beta >= 0, and TRL's batch arithmetic."""
+    known = grpo_config_fields()
+    for key in grpo:
+        if key not in known:
+            raise ConfigError(f"grpo.{key}", "is not a GRPOConfig field (see docs/config.md for the list)")
+        if key in MANAGED_GRPO_FIELDS:
+            raise ConfigError(f"grpo.{key}", "is set by ArGen from other config groups; do not set it here")
+    beta = grpo.get("beta", 0.0)
+    if beta is None or beta < 0:
+        raise ConfigError("grpo.beta", f"must be >= 0, got {beta}")
+    lr = grpo.get("learning_rate", 1e-6)
+    if lr is None or lr <= 0:
+        raise ConfigError("grpo.learning_rate", f"must be > 0, got {lr}")
+    num_generations = int(grpo.get("num_generations", 8))
+    if num_generations < 2:
+        raise ConfigError("grpo.num_generations", f"must be >= 2 (GRPO compares completions within a group), got {num_generations}")
+    per_device = int(grpo.get("per_device_train_batch_size", 8))
+    if per_device < 1:
+        raise ConfigError("grpo.per_device_train_batch_size", f"must be >= 1, got {per_device}")
+    global_batch = per_device * num_processes
+    steps_per_gen = grpo.get("steps_per_generation") or grpo.get("gradient_accumulation_steps", 1)
+    gen_batch = grpo.get("generation_batch_size")
+    if gen_batch is not None and grpo.get("steps_per_generation") is not None:
+        raise ConfigError("grpo.generation_batch_size", "set either it or grpo.steps_per_generation, not both")
+    if gen_batch is None:
+        gen_batch = global_batch * int(steps_per_gen)
+        key = "grpo.per_device_train_batch_size"
+        how = f"per_device_train_batch_size ({per_device}) x processes ({num_processes}) x steps_per_generation ({steps_per_gen})"
+    else:
+        key = "grpo.generation_batch_size"
+        how = f"generation_batch_size {gen_batch}"
+        if gen_batch % global_batch:
+            raise ConfigError(key, f"{gen_batch} must be divisible by the global batch {global_batch} (per device x processes)")
+    if gen_batch % num_generations:
+        raise ConfigError(
+            key,
+            f"the generation batch ({how} = {gen_batch}) must be divisible by grpo.num_generations ({num_generations})",
+        )
+    if grpo.get("max_completion_length", 1) is not None and int(grpo.get("max_completion_length", 1)) < 1:
+        raise ConfigError("grpo.max_completion_length", "must be >= 1")
+
+
+def check_hardware_config(hw: Mapping[str, Any]) -> int:
+    """Return the number of processes after checking the hardware node."""
+    n = hw.get("num_processes", 1)
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError("hardware.num_processes", f"must be a positive integer, got {n!r}")
+    cfg_file = hw.get("accelerate_config")
+    if cfg_file and not Path(str(cfg_file)).is_file():
+        raise ConfigError("hardware.accelerate_config", f"file {cfg_file} does not exist")
+    return n
+
+
+def check_eval_config(ev: Mapping[str, Any]) -> None:
+    for key in ("limit", "max_new_tokens", "batch_size"):
+        value = ev.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"eval.{key}", f"must be a positive integer, got {value!r}")
+    every = ev.get("every_n_steps", 0)
+    if not isinstance(every, int) or every < 0:
+        raise ConfigError("eval.every_n_steps", f"must be an integer >= 0, got {every!r}")
+    temp = ev.get("temperature", 0.2)
+    if temp is None or temp < 0:
+        raise ConfigError("eval.temperature", f"must be >= 0, got {temp}")
+
+
+def scenario_path(data: Mapping[str, Any], split: str) -> Path:
+    """The configured scenario file, or the bundled set for ``split``."""
+    return Path(str(data["path"])) if data.get("path") else bundled_path(split)
+
+
+def load_configured_scenarios(data: Mapping[str, Any], split: str) -> list[Scenario]:
+    """Load (and fully validate) the scenarios a command uses."""
+    limit = data.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ConfigError("data.limit", f"must be a positive integer or null, got {limit!r}")
+    return load_scenarios(scenario_path(data, split), limit)
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Every check a training run needs before it loads anything heavy. Raises ArgenError."""
+    check_model_config(to_plain(cfg.model))
+    check_reward_config(to_plain(cfg.reward))
+    n = check_hardware_config(to_plain(cfg.hardware))
+    check_grpo_config(to_plain(cfg.grpo), n)
+    check_eval_config(to_plain(cfg.eval))
+    backend = cfg.logging.get("backend", "none")
+    if backend not in LOGGING_BACKENDS:
+        raise ConfigError("logging.backend", f"must be one of {', '.join(LOGGING_BACKENDS)}, got {backend!r}")
+    if cfg.model.get("lora") and not _has_peft():
+        raise ConfigError("model.lora", "needs the peft package: pip install -e '.[gpu]'")
+
+
+def _has_peft() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("peft") is not None

@@ -1,0 +1,1 @@
+"""Scenario files (bundled and user-supplied) and the datasets built from them."""

@@ -1,0 +1,1 @@
+"""Judges turn (prompt, response) pairs into structured verdicts; see :mod:`argen.judges.base`."""

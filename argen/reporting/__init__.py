@@ -1,0 +1,1 @@
+"""Metrics files, summaries and plots."""

@@ -1,0 +1,1 @@
+"""The one scoring path: judge verdict -> policies -> rubric arithmetic -> principle scores."""

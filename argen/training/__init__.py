@@ -1,0 +1,1 @@
+"""GRPO training: config -> GRPOConfig, callbacks, and the run itself."""

@@ -1,0 +1,186 @@
+"""One GRPO training run, in the current process (one rank of a multi-process run, or the only one).
+
+Order matters: everything that can fail on user input (config, scenario files, judge settings,
+policies) is checked before the model loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from argen.config import load_configured_scenarios, to_plain, validate_train_config
+from argen.data.dataset import build_dataset
+from argen.reporting.metrics import quarter_means, read_jsonl, series
+from argen.rewards.registry import build_reward_functions
+from argen.scoring.build import build_scorer
+
+log = logging.getLogger(__name__)
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or a single process): the only one that writes run files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def save_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
+    """Write the resolved config (no secrets: judges hold only the *name* of their key variable)."""
+    path = run_dir / "config.yaml"
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+    return path
+
+
+def setup_tracking(cfg: DictConfig, run_dir: Path) -> None:
+    """Point wandb at the run dir; offline unless a key is present or mode=online."""
+    if cfg.logging.backend != "wandb":
+        os.environ.setdefault("WANDB_DISABLED", "true")
+        return
+    mode = cfg.logging.get("mode", "auto")
+    if mode == "auto":
+        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    os.environ["WANDB_MODE"] = mode
+    os.environ["WANDB_DIR"] = str(run_dir)
+    os.environ["WANDB_PROJECT"] = str(cfg.logging.get("project", "argen"))
+    if cfg.logging.get("entity"):
+        os.environ["WANDB_ENTITY"] = str(cfg.logging.entity)
+    if is_main_process():
+        import wandb
+
+        wandb.init(
+            project=os.environ["WANDB_PROJECT"],
+            entity=cfg.logging.get("entity"),
+            dir=str(run_dir),
+            mode=mode,
+            name=run_dir.name,
+            tags=list(cfg.logging.get("tags") or []),
+            config=to_plain(cfg),
+        )
+
+
+def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Validate, train, save, evaluate; return the run summary (also written to summary.json)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    # --- everything user-fixable, before any model loads
+    validate_train_config(cfg)
+    scenarios = load_configured_scenarios(cfg.data, "train")
+    ablation = cfg.reward.get("ablation", "none")
+    scorer = build_scorer(cfg, rubric_mode=None if ablation == "none" else ablation)
+    scorer.judge.preflight()
+    reward_funcs, reward_weights = build_reward_functions(to_plain(cfg.reward), scorer)
+    eval_scenarios = None
+    if cfg.eval.at_end or cfg.eval.every_n_steps:
+        eval_scenarios = load_configured_scenarios({"path": cfg.eval.get("path"), "limit": cfg.eval.limit}, "eval")
+
+    from argen.models import resolve_model, torch_dtype
+    from argen.training.callbacks import build_callbacks
+    from argen.training.grpo_args import build_grpo_config
+
+    if is_main_process():
+        save_resolved_config(cfg, run_dir)
+    setup_tracking(cfg, run_dir)
+    model_path = resolve_model(to_plain(cfg.model))
+    args = build_grpo_config(cfg, run_dir, reward_weights)
+    args.model_init_kwargs = {"dtype": torch_dtype(cfg.model.dtype)}
+
+    from transformers import AutoTokenizer
+    from trl import GRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    peft_config = _peft_config(cfg)
+    trainer = GRPOTrainer(
+        model=model_path,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=build_dataset(scenarios, cfg.data.system_prompt),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=build_callbacks(cfg, run_dir, scorer=scorer, tokenizer=tokenizer, eval_scenarios=eval_scenarios),
+    )
+    resume = _resume_arg(cfg, run_dir)
+    trainer.train(resume_from_checkpoint=resume)
+
+    final_dir = run_dir / "final_model"
+    trainer.save_model(str(final_dir))
+    summary: dict[str, Any] = {}
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(str(final_dir))
+        summary = summarise_run(cfg, run_dir, [getattr(f, "__name__", "reward") for f in reward_funcs], started)
+        summary["model_path"] = model_path
+        summary["final_model"] = str(final_dir)
+        summary["world_size"] = trainer.accelerator.num_processes
+        summary["judge"] = {"name": scorer.judge.name, **scorer.judge.stats(), "failures": scorer.failures}
+        if cfg.eval.at_end:
+            from argen.evaluation.end_of_training import evaluate_base_and_trained
+
+            del trainer  # free the policy before generating with two more copies
+            summary["evaluation"] = evaluate_base_and_trained(cfg, run_dir, model_path, final_dir, scorer, eval_scenarios)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _peft_config(cfg: DictConfig):
+    if not cfg.model.get("lora"):
+        return None
+    from peft import LoraConfig
+
+    lc = cfg.model.lora_config
+    return LoraConfig(
+        r=int(lc.r), lora_alpha=int(lc.alpha), lora_dropout=float(lc.dropout),
+        target_modules=lc.target_modules if isinstance(lc.target_modules, str) else list(lc.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def _resume_arg(cfg: DictConfig, run_dir: Path) -> str | bool | None:
+    resume = cfg.get("resume", False)
+    if resume in (False, None, "false", "False"):
+        return None
+    if resume in (True, "true", "True"):
+        return True
+    return str(resume)
+
+
+def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], started: float) -> dict[str, Any]:
+    """Reward curve PNG + first/last-quarter means of the total and per-principle rewards."""
+    from argen.reporting.plots import plot_reward_curve
+
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "reward" in r]
+    plot = plot_reward_curve(run_dir / "metrics.jsonl", run_dir / "reward_curve.png", reward_names)
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "steps": max((r["step"] for r in rows), default=0),
+        "wall_s": round(time.monotonic() - started, 1),
+        "reward_curve": str(plot) if plot else None,
+        "quarters": {},
+    }
+    for key in ["reward"] + [f"rewards/{n}/mean" for n in reward_names]:
+        q = quarter_means(series(rows, key)[1])
+        if q:
+            summary["quarters"][key] = {"first": round(q[0], 4), "last": round(q[1], 4)}
+    return summary
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The one line printed when a run ends: what happened and where everything went."""
+    parts = [f"argen: trained {summary.get('steps', 0)} steps in {summary.get('wall_s', 0):.0f}s"]
+    q = summary.get("quarters", {}).get("reward")
+    if q:
+        parts.append(f"reward first quarter {q['first']:.3f} -> last quarter {q['last']:.3f}")
+    ev = summary.get("evaluation") or {}
+    if ev.get("headline"):
+        parts.append(ev["headline"])
+    run_dir = summary.get("run_dir", ".")
+    parts.append(f"run dir {run_dir} (config.yaml, metrics.jsonl, reward_curve.png, final_model/, summary.json"
+                 + (", eval/" if ev else "") + ")")
+    return "; ".join(parts)
