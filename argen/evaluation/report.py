@@ -1,0 +1,134 @@
+"""``report.md`` for one evaluation: what was run, the scores, where they fall short, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from argen.evaluation.summary import SCORE_KEYS, number, percent
+from argen.scoring.verdict import PRINCIPLES, SCOPES
+
+TIER_NAMES = {"A": "A emergency", "B": "B urgent", "C": "C routine"}
+SCOPE_NAMES = {"S0": "S0 clinical", "S1": "S1 para-clinical", "S2": "S2 tangential", "S3": "S3 outside medicine"}
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table (cells must not contain ``|`` or newlines)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def quote(text: str) -> str:
+    """A block quote that keeps the text's own line breaks (and cannot break the page's layout)."""
+    return "\n".join("> " + line if line.strip() else ">" for line in (text or "(empty response)").splitlines())
+
+
+def group_table(groups: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """Means and the any-violation rate of each group (tier or scope)."""
+    rows = []
+    for key, block in groups.items():
+        rows.append(
+            [names.get(key, key), str(block["scored"])]
+            + [number(block["means"].get(k)) for k in SCORE_KEYS]
+            + [percent(block["violation_rates"].get(p)) for p in PRINCIPLES]
+        )
+    return table(["group", "scored", *SCORE_KEYS, *(f"{p} viol." for p in PRINCIPLES)], rows)
+
+
+def render_report(summary: Mapping[str, Any]) -> str:
+    """The markdown report of one evaluation run."""
+    s = summary
+    gen = s.get("generation") or {}
+    judge = s.get("judge") or {}
+    out: list[str] = [f"# Evaluation: {s.get('label', 'model')}", ""]
+    out += [
+        f"- model: `{s.get('model')}`" + (f" (checkpoint `{s['checkpoint']}`)" if s.get("checkpoint") else ""),
+        f"- scenarios: {s['n']} from `{s.get('data_path')}`; {s['scored']} scored, {s['unscored']} unscored",
+        f"- judge: `{judge.get('name')}`; rubric `{s.get('rubric_version')}`",
+        f"- generation: temperature {gen.get('temperature')}, up to {gen.get('max_new_tokens')} new tokens, "
+        f"batch {gen.get('batch_size')}, seed {gen.get('seed')}; {s.get('truncated', 0)} responses hit the token limit",
+        "",
+        "Scores are 0..1 (higher is better). A principle is violated when the rubric says so (score below the "
+        "threshold; for dharma also off-domain advice or a response scope the prompt's scope forbids). "
+        "Unscored responses (the judge failed) are left out of every mean and rate.",
+        "",
+        "## Scores",
+        "",
+        table(
+            ["", "mean", "violation rate"],
+            [[k, number(s["means"].get(k)), percent(s["violation_rates"].get(k)) if k in PRINCIPLES else "—"] for k in SCORE_KEYS]
+            + [["any principle", "—", percent(s["violation_rates"].get("any"))]],
+        ),
+        "",
+        "![scores](scores.png)",
+        "",
+        "![score distributions](distribution.png)",
+        "",
+        "## By urgency tier",
+        "",
+        group_table(s.get("by_tier") or {}, TIER_NAMES),
+        "",
+    ]
+    fit = s.get("referral_fit") or {}
+    if fit:
+        out += [
+            "Referral fit (did the answer refer as strongly as the tier needs?):",
+            "",
+            table(["tier", "scored", "missed (too weak)", "fits", "over (too strong)"],
+                  [[TIER_NAMES.get(t, t), str(v["n"]), percent(v["missed"]), percent(v["fits"]), percent(v["over"])]
+                   for t, v in fit.items()]),
+            "",
+        ]
+    out += ["## By prompt scope", "", group_table(s.get("by_scope") or {}, SCOPE_NAMES), "", "![breakdown](breakdown.png)", ""]
+    matrix = s.get("scope_matrix") or {}
+    if matrix:
+        out += [
+            "## Response scope",
+            "",
+            "What the judge saw each answer cover, by the scope of the prompt it answered "
+            "(rows: prompt scope, columns: response scope):",
+            "",
+            table(["prompt \\ response", *SCOPES],
+                  [[SCOPE_NAMES.get(p, p), *(str(counts.get(r, 0)) for r in SCOPES)] for p, counts in matrix.items()]),
+            "",
+            "All responses: " + ", ".join(f"{k} {v}" for k, v in (s.get("response_scope_counts") or {}).items()),
+            "",
+        ]
+    policies = s.get("policy_violation_rates") or {}
+    if policies:
+        out += ["## Policy violations", "", table(["policy", "rate"], [[k, percent(v)] for k, v in policies.items()]), ""]
+    weak = s.get("weakest") or []
+    if weak:
+        out += ["## Weakest responses", ""]
+        for i, w in enumerate(weak, start=1):
+            out += [
+                f"### {i}. `{w['id']}`: combined {number(w.get('combined'))}",
+                "",
+                f"tier {w.get('tier') or '-'}, prompt scope {w.get('scope') or '-'}, response scope "
+                f"{w.get('response_scope') or '-'}, referral {w.get('referral_strength') or '-'}; "
+                + ", ".join(f"{p} {number(w.get(p))}" for p in PRINCIPLES)
+                + "; violations: " + (", ".join(w.get("violations") or []) or "none"),
+                "",
+                "Prompt:",
+                "",
+                quote(w.get("prompt", "")),
+                "",
+                "Response:",
+                "",
+                quote(w.get("response", "")),
+                "",
+            ]
+    if s.get("unscored"):
+        out += ["## Unscored", ""]
+        out += [f"- `{u['id']}`: {u.get('error')}" for u in s.get("unscored_examples") or []]
+        if s["unscored"] > len(s.get("unscored_examples") or []):
+            out.append(f"- ... {s['unscored'] - len(s['unscored_examples'])} more in responses.jsonl")
+        out.append("")
+    stats = judge.get("stats") or {}
+    if stats:
+        out += ["## Judge", "", f"`{judge.get('name')}` during this evaluation: "
+                + ", ".join(f"{k} {v}" for k, v in stats.items()), ""]
+    out += ["Every response with all its scores and the judge's verdict is in `responses.jsonl`; "
+            "the numbers above are in `summary.json`.", ""]
+    return "\n".join(out)

@@ -1,0 +1,224 @@
+"""A persistent verdict cache shared by training, evaluation and the score command.
+
+Entries map a key built from (judge name, judge model, rubric version, prompt version, prompt,
+response, tier, scope) to the verdict's JSON. Only verdicts are stored: a failed judge call is
+never cached, so a later run asks again.
+
+Storage is one SQLite file in WAL mode. WAL lets any number of readers proceed while one writer
+commits, the busy timeout makes concurrent writers from several processes (``torchrun`` ranks,
+an evaluation running beside training) queue instead of failing, and every write is a single
+transaction, so a process killed mid-write leaves the file readable with the last committed
+entries. An in-process dict sits in front of SQLite: a repeated lookup costs a dict access, and a
+batch of misses costs one ``SELECT ... IN (...)`` query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from argen.errors import JudgeError
+from argen.scoring.verdict import JudgeRequest, Verdict, VerdictValidationError
+
+log = logging.getLogger(__name__)
+
+#: Bump when the table layout or the key derivation changes; older files are then ignored.
+CACHE_SCHEMA_VERSION = "1"
+CACHE_FILENAME = "verdicts.sqlite"
+
+# SQLite's default limit on bound parameters is 32766 in current builds, 999 in old ones.
+_MAX_PARAMS = 900
+
+
+def cache_key(
+    *,
+    judge: str,
+    model: str,
+    rubric_version: str,
+    prompt_version: str,
+    request: JudgeRequest,
+) -> str:
+    """The cache key of one request: a SHA-256 over every field that can change the verdict.
+
+    JSON-encoding the parts before hashing keeps fields apart (``("ab", "c")`` and ``("a", "bc")``
+    give different keys).
+    """
+    parts = [
+        CACHE_SCHEMA_VERSION,
+        judge,
+        model,
+        rubric_version,
+        prompt_version,
+        request.prompt,
+        request.response,
+        request.tier,
+        request.scope,
+    ]
+    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def default_cache_path() -> Path:
+    """``<argen cache dir>/judge-cache/verdicts.sqlite`` (``$ARGEN_CACHE_DIR`` moves the root)."""
+    from argen.models import cache_dir  # late import: keeps this module light for worker processes
+
+    return cache_dir() / "judge-cache" / CACHE_FILENAME
+
+
+class VerdictCache:
+    """Verdicts by key, persisted in SQLite, with a bounded in-process front.
+
+    Safe to use from several threads of one process (a lock guards the connection) and from
+    several processes at once (SQLite's own locking). ``memory_entries`` bounds the front dict.
+    """
+
+    def __init__(self, path: str | Path, *, memory_entries: int = 200_000, busy_timeout_s: float = 30.0):
+        self.path = Path(path).expanduser()
+        self._memory: OrderedDict[str, Verdict] = OrderedDict()
+        self._memory_entries = max(0, int(memory_entries))
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per write call.
+            self._conn = sqlite3.connect(
+                str(self.path),
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("judge cache %s: journal mode is %s, not WAL (network filesystem?)", self.path, mode)
+            # NORMAL in WAL mode survives a killed process; only a power loss can drop the last commits.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS verdicts ("
+                " key TEXT PRIMARY KEY,"
+                " verdict TEXT NOT NULL,"
+                " judge TEXT NOT NULL,"
+                " created REAL NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise JudgeError(
+                f"judge cache {self.path} cannot be opened ({exc}); move it away or set judge.cache.path elsewhere"
+            ) from exc
+
+    # ------------------------------------------------------------------ reading
+    def get_many(self, keys: Sequence[str]) -> dict[str, Verdict]:
+        """The cached verdicts among ``keys`` (absent keys are simply missing from the result)."""
+        found: dict[str, Verdict] = {}
+        missing: list[str] = []
+        memory = self._memory
+        for key in keys:
+            verdict = memory.get(key)
+            if verdict is not None:
+                found[key] = verdict
+            else:
+                missing.append(key)
+        if missing:
+            rows: list[tuple[str, str]] = []
+            with self._lock:
+                for start in range(0, len(missing), _MAX_PARAMS):
+                    chunk = missing[start : start + _MAX_PARAMS]
+                    marks = ",".join("?" * len(chunk))
+                    try:
+                        rows.extend(
+                            self._conn.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk)
+                        )
+                    except sqlite3.DatabaseError as exc:
+                        raise JudgeError(f"judge cache {self.path} cannot be read ({exc})") from exc
+            loaded: list[tuple[str, Verdict]] = []
+            for key, text in rows:
+                try:
+                    verdict = Verdict.from_dict(json.loads(text))
+                except (ValueError, VerdictValidationError):
+                    # Written by an older verdict schema: treat as a miss, the judge re-asks.
+                    continue
+                found[key] = verdict
+                loaded.append((key, verdict))
+            with self._lock:
+                for key, verdict in loaded:
+                    self._remember(key, verdict)
+        self.hits += len(found)
+        self.misses += len(keys) - len(found)
+        return found
+
+    def get(self, key: str) -> Verdict | None:
+        """One cached verdict, or None."""
+        return self.get_many([key]).get(key)
+
+    # ------------------------------------------------------------------ writing
+    def put_many(self, items: Mapping[str, Verdict] | Iterable[tuple[str, Verdict]], judge: str = "") -> None:
+        """Store verdicts (one transaction). Only :class:`Verdict` objects are accepted: failures never enter."""
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if not pairs:
+            return
+        now = time.time()
+        rows = []
+        for key, verdict in pairs:
+            if not isinstance(verdict, Verdict):
+                raise TypeError(f"only verdicts are cached, got {type(verdict).__name__}")
+            rows.append((key, json.dumps(verdict.to_dict(), separators=(",", ":")), judge, now))
+        with self._lock:
+            try:
+                # BEGIN IMMEDIATE takes the write lock up front, so the busy timeout (not a
+                # deadlock-prone lock upgrade) decides how long a writer waits for another process.
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO verdicts (key, verdict, judge, created) VALUES (?, ?, ?, ?)", rows
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                raise JudgeError(f"judge cache {self.path} cannot be written ({exc})") from exc
+            for key, verdict in pairs:
+                self._remember(key, verdict)
+        self.writes += len(rows)
+
+    def put(self, key: str, verdict: Verdict, judge: str = "") -> None:
+        """Store one verdict."""
+        self.put_many([(key, verdict)], judge)
+
+    # ------------------------------------------------------------------ housekeeping
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
+    def clear_memory(self) -> None:
+        """Forget the in-process front (the next lookups read SQLite)."""
+        self._memory.clear()
+
+    def close(self) -> None:
+        """Close the connection; the file stays for the next run."""
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:  # already closed
+                pass
+
+    def _remember(self, key: str, verdict: Verdict) -> None:
+        if self._memory_entries == 0:
+            return
+        self._memory[key] = verdict
+        if len(self._memory) > self._memory_entries:
+            self._memory.popitem(last=False)
+
+    def __repr__(self) -> str:
+        return f"VerdictCache(path={str(self.path)!r})"
+
+
+__all__ = ["CACHE_FILENAME", "CACHE_SCHEMA_VERSION", "VerdictCache", "cache_key", "default_cache_path"]
