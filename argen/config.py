@@ -42,7 +42,7 @@ def grpo_config_fields() -> frozenset[str]:
 
 def check_grpo_config(grpo: Mapping[str, Any], num_processes: int) -> None:
     """GRPO hyperparameters: known field names, beta >= 0, and TRL's batch arithmetic."""
-    known = grpo_config_fields()
+    known = grpo_config_fields() | {"beta_schedule"}  # beta_schedule: ArGen's, stripped before GRPOConfig
     for key in grpo:
         if key not in known:
             raise ConfigError(f"grpo.{key}", "is not a GRPOConfig field (see docs/config.md for the list)")
@@ -83,15 +83,60 @@ def check_grpo_config(grpo: Mapping[str, Any], num_processes: int) -> None:
         raise ConfigError("grpo.max_completion_length", "must be >= 1")
 
 
+# Repository root: relative paths in the config that are not found from the working directory
+# (e.g. hardware.accelerate_config: conf/accelerate/ddp.yaml) are looked up here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# external: the processes were started by an outside launcher (set by argen.train, not by users).
+LAUNCHERS = ("none", "torchrun", "accelerate", "external")
+
+
+def resolve_config_path(value: Any) -> Path:
+    """A file named in the config: absolute as given; relative to the working directory if it
+    exists there, else relative to the repository root (so runs work from any directory)."""
+    path = Path(str(value)).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve() if path.exists() else path
+    return REPO_ROOT / path
+
+
 def check_hardware_config(hw: Mapping[str, Any]) -> int:
     """Return the number of processes after checking the hardware node."""
     n = hw.get("num_processes", 1)
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError("hardware.num_processes", f"must be a positive integer, got {n!r}")
+    launcher = hw.get("launcher") or "none"
+    if launcher not in LAUNCHERS:
+        raise ConfigError("hardware.launcher", f"must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    if n > 1 and launcher == "none":
+        raise ConfigError("hardware.launcher", f"must be torchrun (CPU) or accelerate (GPUs) to start {n} processes, got none")
+    if launcher == "accelerate" and hw.get("use_cpu"):
+        # Accelerate's CPU launcher needs mpirun for more than one process (see docs/sweeps.md).
+        raise ConfigError("hardware.launcher", "accelerate launch starts only one CPU process without mpirun: use launcher=torchrun on a CPU (hardware=cpu_ddp2)")
     cfg_file = hw.get("accelerate_config")
-    if cfg_file and not Path(str(cfg_file)).is_file():
-        raise ConfigError("hardware.accelerate_config", f"file {cfg_file} does not exist")
+    if launcher == "accelerate" and not cfg_file:
+        raise ConfigError("hardware.accelerate_config", "is required when hardware.launcher=accelerate (see conf/accelerate/)")
+    if cfg_file and not resolve_config_path(cfg_file).is_file():
+        raise ConfigError("hardware.accelerate_config", f"file {cfg_file} does not exist (looked in {Path.cwd()} and {REPO_ROOT})")
     return n
+
+
+VLLM_MODES = ("colocate", "server")
+
+
+def check_generation_backend(cfg: DictConfig) -> None:
+    """vLLM generation (grpo.use_vllm) needs a GPU, a known mode and the vllm package."""
+    grpo = cfg.grpo
+    if not grpo.get("use_vllm", False):
+        return
+    mode = grpo.get("vllm_mode", "colocate")
+    if mode not in VLLM_MODES:
+        raise ConfigError("grpo.vllm_mode", f"must be one of {', '.join(VLLM_MODES)}, got {mode!r}")
+    if cfg.hardware.get("use_cpu"):
+        raise ConfigError("grpo.use_vllm", f"vLLM generates on GPUs; hardware={cfg.hardware.get('name')} runs on the CPU")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: pip install vllm")
 
 
 def check_eval_config(ev: Mapping[str, Any]) -> None:
@@ -127,9 +172,11 @@ def validate_train_config(cfg: DictConfig) -> None:
     n = check_hardware_config(to_plain(cfg.hardware))
     check_grpo_config(to_plain(cfg.grpo), n)
     check_eval_config(to_plain(cfg.eval))
+    _check_watching(cfg)
     backend = cfg.logging.get("backend", "none")
     if backend not in LOGGING_BACKENDS:
         raise ConfigError("logging.backend", f"must be one of {', '.join(LOGGING_BACKENDS)}, got {backend!r}")
+    check_generation_backend(cfg)
     if cfg.model.get("lora") and not _has_peft():
         raise ConfigError("model.lora", "needs the peft package: pip install -e '.[gpu]'")
 
@@ -138,3 +185,16 @@ def _has_peft() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("peft") is not None
+
+
+def _check_watching(cfg: DictConfig) -> None:
+    """Periodic evaluation, adaptive weights, the beta schedule and the completions log (docs/watching.md)."""
+    from argen.training.adaptive_weights import check_adaptive_config
+    from argen.training.beta_schedule import check_beta_schedule
+    from argen.training.completions_log import check_completions_config
+    from argen.training.periodic_eval import check_periodic_eval_config
+
+    check_periodic_eval_config(to_plain(cfg.eval))
+    check_adaptive_config(to_plain(cfg.reward))
+    check_beta_schedule(to_plain(cfg.grpo))
+    check_completions_config(to_plain(cfg.get("completions")))

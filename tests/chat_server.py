@@ -8,7 +8,8 @@ with proper JSON (choices, usage) and ``GET /v1/models`` with a model list. Test
 * ``Reply`` can inject latency, any HTTP status with headers (429 + Retry-After, 500), a raw
   malformed body, a dropped connection, or a reply whose content is not a valid verdict;
 * ``reject_json_schema = True`` answers 400 to ``response_format: json_schema`` like servers
-  without structured-output support;
+  without structured-output support; ``reject_response_format = True`` refuses any
+  ``response_format``;
 * ``require_key`` makes it answer 401 unless the bearer token matches.
 
 Every chat request is recorded (``calls``) so tests can count them. The benchmark in
@@ -112,12 +113,14 @@ class ChatServer:
         latency_s: float = 0.0,
         model: str = "judge-test",
         reject_json_schema: bool = False,
+        reject_response_format: bool = False,
         models_status: int = 200,
         require_key: str | None = None,
     ):
         self.latency_s = latency_s
         self.model = model
         self.reject_json_schema = reject_json_schema
+        self.reject_response_format = reject_response_format
         self.models_status = models_status
         self.require_key = require_key
         self.default_verdict = dict(GOOD_VERDICT)
@@ -227,6 +230,7 @@ class ChatServer:
 class _Handler(BaseHTTPRequestHandler):
     owner: ChatServer
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # silence per-request stderr lines
         pass
@@ -285,8 +289,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not self._authorised():
                 return
-            if owner.reject_json_schema and call.format_type == "json_schema":
-                message = "response_format type json_schema is not supported by this server; use json_object"
+            refused = (owner.reject_json_schema and call.format_type == "json_schema") or (
+                owner.reject_response_format and call.format_type is not None
+            )
+            if refused:
+                message = f"response_format type {call.format_type} is not supported by this server"
                 body_out = {"error": {"message": message, "type": "invalid_request_error", "param": "response_format"}}
                 self._send(400, json.dumps(body_out).encode())
                 return

@@ -65,10 +65,12 @@ def plot_breakdown(summary: Mapping[str, Any], path: str | Path) -> Path:
             xs = [j + (i - (len(SCORE_KEYS) - 1) / 2) * width for j in range(len(names))]
             ax.bar(xs, [_val(groups[g]["means"].get(k)) for g in names], width, label=k, color=COLOURS[k])
         ax.set_xticks(range(len(names)), [f"{g}\n(n={groups[g]['scored']})" for g in names])
-        ax.set_ylim(0, 1.05)
+        # Headroom above 1.0 keeps the legend clear of the bars.
+        ax.set_ylim(0, 1.3)
+        ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         ax.set_title(title)
     axes[0].set_ylabel("mean score")
-    axes[1].legend(fontsize=8, loc="lower right")
+    axes[1].legend(fontsize=8, loc="upper center", ncol=len(SCORE_KEYS))
     return _save(fig, Path(path))
 
 
@@ -102,12 +104,14 @@ def plot_compare_principles(labels: Sequence[str], summaries: Sequence[Mapping[s
                        [100 * _val(s["violation_rates"].get(k)) for k in rate_keys], width, label=label, color=colour)
         ax2.bar_label(bars, fmt="%.0f", fontsize=7)
     ax1.set_xticks(range(len(SCORE_KEYS)), SCORE_KEYS)
-    ax1.set_ylim(0, 1.1)
+    ax1.set_ylim(0, 1.3)
+    ax1.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax1.set_title("mean score (higher is better)")
     ax2.set_xticks(range(len(rate_keys)), rate_keys)
-    ax2.set_ylim(0, 110)
+    ax2.set_ylim(0, 130)
+    ax2.set_yticks([0, 20, 40, 60, 80, 100])
     ax2.set_title("violation rate % (lower is better)")
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=8, loc="upper center", ncol=len(labels))
     return _save(fig, Path(path))
 
 

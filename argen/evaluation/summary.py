@@ -8,15 +8,13 @@ counted as a zero.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from argen.scoring.verdict import PRINCIPLES, SCOPES, TIERS
-
-log = logging.getLogger(__name__)
 
 SCORE_KEYS = (*PRINCIPLES, "combined")
 UNLABELLED = "unlabelled"
@@ -109,35 +107,39 @@ def weakest(rows: Sequence[Mapping[str, Any]], k: int = 5) -> list[dict[str, Any
     ]
 
 
-def policy_violation_rates(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Share of scored rows that broke each policy, by policy id.
+def policy_violation_rates(rows: Sequence[Mapping[str, Any]], ids: Sequence[str] = ()) -> dict[str, float]:
+    """Share of scored rows that broke each policy, by policy id (``ids`` adds 0% rows).
 
-    Uses :func:`argen.policy.report.violation_rates` when the policy package provides it (so the
-    policy report and this one agree); otherwise counts the ``policy_violations`` the rows carry.
+    Uses :func:`argen.policy.report.violation_rates` when the policy package is present, so the
+    policy report and this one count the same way; it reads ``.scores.policy_violations`` of
+    scored results, which rows are wrapped to provide. Without it, the rows are counted here.
     """
     scored = [r for r in rows if is_scored(r)]
-    if not scored:
-        return {}
     try:
-        from argen.policy.report import violation_rates  # written alongside the policy engine
+        from argen.policy.report import violation_rates
     except ImportError:
         violation_rates = None
     if violation_rates is not None:
-        try:
-            return {str(k): round(float(v), 4) for k, v in dict(violation_rates(scored)).items()}
-        except (TypeError, KeyError, AttributeError, ValueError) as exc:
-            log.debug("argen.policy.report.violation_rates does not take rows (%s); counting here", exc)
-    counts: Counter = Counter()
+        results = [SimpleNamespace(scores=SimpleNamespace(policy_violations=list(r.get("policy_violations") or [])))
+                   for r in scored]
+        return {str(k): round(float(v), 4) for k, v in violation_rates(results, tuple(ids)).items()}
+    counts: Counter = Counter({str(i): 0 for i in ids})
     for row in scored:
         counts.update({str(v.get("id")) for v in row.get("policy_violations") or [] if isinstance(v, Mapping)})
-    return {k: round(counts[k] / len(scored), 4) for k in sorted(counts)}
+    return {k: (round(counts[k] / len(scored), 4) if scored else 0.0) for k in sorted(counts)}
 
 
-def summarise(rows: Sequence[Mapping[str, Any]], *, weakest_k: int = 5, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def summarise(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    weakest_k: int = 5,
+    meta: Mapping[str, Any] | None = None,
+    policy_ids: Sequence[str] = (),
+) -> dict[str, Any]:
     """The whole summary of one evaluation: overall, per tier, per scope, scopes, referrals, weakest.
 
     ``meta`` (model, judge, rubric version, generation settings...) is copied in first, so the
-    summary says what produced it.
+    summary says what produced it; ``policy_ids`` (the policies that ran) get a rate even at 0%.
     """
     overall = score_block(rows)
     unscored = [r for r in rows if not is_scored(r)]
@@ -157,7 +159,7 @@ def summarise(rows: Sequence[Mapping[str, Any]], *, weakest_k: int = 5, meta: Ma
             "scope_matrix": scope_matrix(rows),
             "referral_fit": referral_fit(rows),
             "truncated": sum(1 for r in rows if r.get("truncated")),
-            "policy_violation_rates": policy_violation_rates(rows),
+            "policy_violation_rates": policy_violation_rates(rows, policy_ids),
             "weakest": weakest(rows, weakest_k),
             "unscored_examples": [{"id": r.get("id"), "error": r.get("error")} for r in unscored[:5]],
         }

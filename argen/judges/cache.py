@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from argen.errors import JudgeError
-from argen.scoring.verdict import JudgeRequest, Verdict, VerdictValidationError
+from argen.scoring.verdict import JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ CACHE_FILENAME = "verdicts.sqlite"
 
 # SQLite's default limit on bound parameters is 32766 in current builds, 999 in old ones.
 _MAX_PARAMS = 900
+_NONE_MARK = b"\xff" * 8
 
 
 def cache_key(
@@ -47,10 +48,11 @@ def cache_key(
 ) -> str:
     """The cache key of one request: a SHA-256 over every field that can change the verdict.
 
-    JSON-encoding the parts before hashing keeps fields apart (``("ab", "c")`` and ``("a", "bc")``
-    give different keys).
+    Each part is hashed with its length in front (``None`` gets a length no text can have), so
+    fields stay apart: ``("ab", "c")`` and ``("a", "bc")`` give different keys.
     """
-    parts = [
+    digest = hashlib.sha256()
+    for part in (
         CACHE_SCHEMA_VERSION,
         judge,
         model,
@@ -60,9 +62,14 @@ def cache_key(
         request.response,
         request.tier,
         request.scope,
-    ]
-    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(blob).hexdigest()
+    ):
+        if part is None:
+            digest.update(_NONE_MARK)
+        else:
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def default_cache_path() -> Path:
@@ -141,8 +148,9 @@ class VerdictCache:
             loaded: list[tuple[str, Verdict]] = []
             for key, text in rows:
                 try:
-                    verdict = Verdict.from_dict(json.loads(text))
-                except (ValueError, VerdictValidationError):
+                    # Rows were validated when written; the constructor checks them once more.
+                    verdict = Verdict(**json.loads(text))
+                except (TypeError, ValueError):  # VerdictValidationError is a ValueError
                     # Written by an older verdict schema: treat as a miss, the judge re-asks.
                     continue
                 found[key] = verdict

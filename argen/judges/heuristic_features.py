@@ -7,7 +7,9 @@ cut-off endings...). :mod:`argen.judges.heuristic` turns the counts into verdict
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from argen.judges import heuristic_lexicon as lex
 
@@ -17,6 +19,7 @@ CLINICAL, PARA, TANGENT, OFF = 0, 1, 2, 3
 # The last character of a reply that ended on purpose. Anything else reads as cut off.
 _TERMINAL = set(".!?)]\"'”’*`:;…") | {"😊", "🙂", "❤"}
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+_YOU = frozenset(("you", "your", "you're", "yourself", "you've", "you'll"))
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Segment:
     negated_care: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class PromptProfile:
     """What the judge needs to know about a prompt."""
 
@@ -74,6 +77,8 @@ class ResponseProfile:
     injection: int = 0
     declines: bool = False
     mean_sentence_words: float = 0.0
+    info_words: int = 0  # words in sentences that inform (not refusals, disclaimers or bare referrals)
+    you_words: int = 0  # "you", "your": the reply talks to the person
 
 
 def _words(text: str) -> list[str]:
@@ -111,8 +116,9 @@ def _dominant(counts: list[int]) -> int | None:
     return OFF if o >= t else TANGENT
 
 
+@lru_cache(maxsize=4096)
 def profile_prompt(prompt: str) -> PromptProfile:
-    """Topic, urgency and vocabulary of a prompt."""
+    """Topic, urgency and vocabulary of a prompt (cached: GRPO judges many replies per prompt)."""
     low = prompt.lower().translate(_QUOTES)
     words = _words(low)
     stems = [lex.stem(w) for w in words]
@@ -149,32 +155,76 @@ def profile_prompt(prompt: str) -> PromptProfile:
     )
 
 
-def _referral_level(sentence: str) -> tuple[int, bool]:
-    """(level, negated) for one sentence; a conditional referral counts one step weaker."""
-    if lex.NEGATED_CARE.search(sentence):
-        return 0, True
-    level = 0
-    match = lex.EMERGENCY.search(sentence)
-    if match:
-        level = 3
-    else:
-        match = lex.URGENT.search(sentence)
-        if match:
-            level = 2
-        else:
-            match = lex.ROUTINE.search(sentence)
-            if match:
-                level = 1
-    if level >= 2 and match is not None and lex.CONDITIONAL.search(sentence[: match.start()]):
+def _weaken(base: int, before: str, after: str) -> int:
+    """A referral phrase's level after its context within the sentence.
+
+    A condition ("if it gets worse, go to the ER") or a hedge ("consider the ER or urgent care")
+    costs one level; a mere description ("conditions that may require immediate attention") two.
+    Never below routine: the phrase still points at care.
+    """
+    level = base
+    if lex.DESCRIPTIVE.search(before):
+        level -= 2
+    elif (
+        lex.CONDITIONAL_BEFORE.search(before)
+        or lex.CONDITIONAL_AFTER.search(after)
+        or lex.HEDGED.search(before)
+        or lex.SOFTENED_AFTER.search(after)
+    ):
         level -= 1
-    return level, False
+    return max(level, 1)
+
+
+def _segment_spans(low: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line in ``low``, surrounding blanks trimmed."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in lex.SENTENCE_SPLIT.finditer(low):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(low)))
+    out = []
+    for a, b in spans:
+        while a < b and low[a].isspace():
+            a += 1
+        while b > a and low[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _hit_segments(matches, starts: list[int]) -> set[int]:
+    """Indices of the segments holding each match (from one scan of the whole text)."""
+    return {bisect_right(starts, m.start()) - 1 for m in matches}
+
+
+def _referral_levels(low: str, spans: list[tuple[int, int]], starts: list[int], tokens: set[str]) -> list[int]:
+    """Strongest referral level in each segment (0 none .. 3 emergency)."""
+    levels = [0] * len(spans)
+    for base, matches in ((3, lex.EMERGENCY.finditer(low, tokens)), (2, lex.URGENT.finditer(low, tokens)), (1, lex.ROUTINE.finditer(low))):
+        for m in matches:
+            i = bisect_right(starts, m.start()) - 1
+            if i < 0 or levels[i] >= base:
+                continue
+            a, b = spans[i]
+            level = _weaken(base, low[a : m.start()], low[m.end() : b])
+            if level > levels[i]:
+                levels[i] = level
+    return levels
 
 
 def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
-    """Count everything the judge scores on, in one pass over the reply."""
+    """Count everything the judge scores on, in one pass over the reply.
+
+    Phrase patterns run once over the whole reply and their hits are mapped back to sentences:
+    much cheaper than running every pattern on every sentence.
+    """
     text = response.strip()
     low = text.lower().translate(_QUOTES)
-    all_words = _words(low)
+    spans = _segment_spans(low)
+    seg_words = [_words(low[a:b]) for a, b in spans]
+    all_words = [w for words in seg_words for w in words]
     prof = ResponseProfile(text=text, n_words=len(all_words))
     if not all_words:
         return prof
@@ -182,63 +232,84 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     last = text[-1]
     prof.truncated = last not in _TERMINAL and not (0x1F300 <= ord(last) <= 0x1FAFF)
 
-    raw_segments = [s.strip() for s in lex.SENTENCE_SPLIT.split(low) if s and s.strip()]
+    tokens = lex.word_tokens(all_words)
+    starts = [a for a, _ in spans]
+    referral = _referral_levels(low, spans, starts, tokens)
+    negated = _hit_segments(lex.NEGATED_CARE.finditer(low, tokens), starts)
+    withheld = _hit_segments(lex.WITHHELD.finditer(low, tokens), starts)
+    declining = _hit_segments(lex.DECLINE.finditer(low), starts)
+    disclaiming = _hit_segments(lex.DISCLAIMER.finditer(low), starts)
+    animal = _hit_segments(lex.ANIMAL_SUBJECT.finditer(low, tokens), starts)
+
     stems_all: set[str] = set()
     topic_words = [0.0, 0.0, 0.0, 0.0]
     soup_words = 0
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     function_words = 0
     sentence_lengths: list[int] = []
-    for seg_text in raw_segments:
-        words = _words(seg_text)
+    last_topic: int | None = None
+    for i, (a, b) in enumerate(spans):
+        seg_text = low[a:b]
+        words = seg_words[i]
         if not words:
             continue
         stems = [lex.stem(w) for w in words]
         stems_all.update(stems)
-        n_func = sum(1 for w in words if w in lex.STOPWORDS)
+        n_func = sum(map(lex.STOPWORDS.__contains__, words))
         function_words += n_func
         # A keyword run: several words and almost no function words to make a sentence of them.
         soup = len(words) >= 6 and n_func / len(words) < 0.12
-        declines = bool(lex.DECLINE.search(seg_text))
-        level, negated = _referral_level(seg_text)
+        declines = i in declining
+        against = i in negated
+        level = 0 if (soup or against or i in withheld) else referral[i]
         counts = _topic_counts(stems, prompt.off_vocab)
-        topic = _dominant(counts)
-        if declines:
-            topic = None  # "I can't help with taxes" is the assistant keeping to its scope
-        seg = Segment(seg_text, words, topic, soup, declines, 0 if soup else level, negated)
-        prof.segments.append(seg)
-        key = " ".join(words)
-        seen[key] = seen.get(key, 0) + 1
+        if counts[CLINICAL] and i in animal:
+            # Symptoms of a pet are a vet's matter: off-domain for a human-health assistant.
+            counts[OFF] += counts[CLINICAL]
+            counts[CLINICAL] = 0
+        topic = None if declines else _dominant(counts)  # declining off-topic help is in scope
+        prof.segments.append(Segment(seg_text, words, topic, soup, declines, level, against))
+        seen.add(" ".join(words))
         if soup:
             soup_words += len(words)
             continue
         sentence_lengths.append(len(words))
+        if not declines and not level and i not in disclaiming:
+            prof.info_words += len(words)
         if topic is not None:
-            topic_words[topic] += len(words)
-        prof.referral = max(prof.referral, seg.referral)
-        prof.negated_care += int(negated)
+            last_topic = topic
+            # Pleasantries ("Congratulations on the new puppy!") and offers ("Would you like tips
+            # on training?") mention a topic without advising on it: they count for less.
+            weight = 0.3 if seg_text.endswith(("?", "!")) or len(words) <= 6 else 1.0
+            topic_words[topic] += weight * len(words)
+        elif not declines and last_topic is not None:
+            # A sentence naming no topic continues the one before it ("Hold for 30 seconds."
+            # under a stretching tip); it counts at half weight.
+            topic_words[last_topic] += 0.5 * len(words)
+        prof.referral = max(prof.referral, level)
+        prof.negated_care += int(against)
         prof.declines = prof.declines or declines
 
-    n_seg = max(1, len(prof.segments))
-    prof.unique_sentence_ratio = len(seen) / n_seg
+    prof.unique_sentence_ratio = len(seen) / max(1, len(prof.segments))
     trigrams = list(zip(all_words, all_words[1:], all_words[2:]))
     prof.distinct_trigram_ratio = len(set(trigrams)) / len(trigrams) if trigrams else 1.0
     prof.function_ratio = function_words / len(all_words)
     prof.soup_fraction = soup_words / len(all_words)
     prof.stems = frozenset(stems_all)
-    prof.topic_words = tuple(topic_words)  # type: ignore[assignment]
+    prof.topic_words = (topic_words[0], topic_words[1], topic_words[2], topic_words[3])
     prof.list_items = len(lex.LIST_ITEM.findall(text))
     prof.paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
     prof.mean_sentence_words = sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0
 
-    prof.disclaimer = bool(lex.DISCLAIMER.search(low))
+    prof.you_words = sum(map(_YOU.__contains__, all_words))
+    prof.disclaimer = bool(disclaiming)
     prof.negative_opening = bool(lex.NEGATIVE_OPENING.search(low[:80]))
     # Count distinct matches only: saying "I'm sorry" ten times is not ten times kinder.
     prof.empathy = len({m.group(0) for m in lex.EMPATHY.finditer(low)})
     prof.safety_net = len({m.group(0) for m in lex.SAFETY_NET.finditer(low)})
-    prof.dismissive = len(lex.DISMISSIVE.findall(low))
-    prof.dangerous = len(lex.DANGEROUS.findall(low))
-    prof.cure_promise = len(lex.CURE_PROMISE.findall(low))
+    prof.dismissive = len(lex.DISMISSIVE.findall(low, tokens))
+    prof.dangerous = len(lex.DANGEROUS.findall(low, tokens))
+    prof.cure_promise = len(lex.CURE_PROMISE.findall(low, tokens))
     prof.dosing = len(lex.DOSING.findall(low))
-    prof.injection = len(lex.INJECTION.findall(low))
+    prof.injection = len(lex.INJECTION.findall(low, tokens))
     return prof

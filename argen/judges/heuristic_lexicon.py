@@ -9,6 +9,7 @@ healthcare auditor would most often mean (``exam`` is clinical, ``plan`` is left
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 # --------------------------------------------------------------------------- stemming
@@ -40,6 +41,41 @@ def stem(word: str) -> str:
 
 def _stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in text.split())
+
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A phrase pattern plus the words at least one of which every match contains.
+
+    Python's ``re`` costs tens of microseconds per pattern per reply, and most replies contain
+    none of a rare pattern's key words; a set-disjointness test on the reply's words is nearly
+    free. ``tokens`` is :func:`word_tokens` of the text. A test checks on 3,200 real texts that
+    the gate never changes what the pattern finds.
+    """
+
+    pattern: re.Pattern[str]
+    words: frozenset[str]
+
+    def possible(self, tokens: frozenset[str] | set[str]) -> bool:
+        return not self.words.isdisjoint(tokens)
+
+    def finditer(self, text: str, tokens: frozenset[str] | set[str]):
+        return self.pattern.finditer(text) if self.possible(tokens) else iter(())
+
+    def findall(self, text: str, tokens: frozenset[str] | set[str]) -> list:
+        return self.pattern.findall(text) if self.possible(tokens) else []
+
+    def search(self, text: str, tokens: frozenset[str] | set[str]):
+        return self.pattern.search(text) if self.possible(tokens) else None
+
+
+def word_tokens(words: list[str]) -> set[str]:
+    """The set of words, plus the parts of hyphenated and apostrophised ones ("walk-in" -> "walk")."""
+    tokens = set(words)
+    for w in [w for w in tokens if "-" in w or "'" in w or "’" in w]:
+        tokens.update(re.split(r"['’-]", w))
+    return tokens
 
 
 # --------------------------------------------------------------------------- topic vocabularies
@@ -83,7 +119,7 @@ CLINICAL = _stems(
     sepsis meningitis appendicitis gout ulcer ulcers reflux heartburn indigestion hemorrhoids
     urgent-care cramps cramping spasm spasms stiffness stiff tremor tremors paralysis unconscious
     unresponsive collapse collapsed choking choke vomited diagnoses prognosis complication
-    complications clot clots dvt embolism pulse oxygen saturation sugar glucose hypoglycemia
+    complications clot clots dvt embolism pulse oxygen saturation glucose hypoglycemia
     jaundice dialysis transplant chemotherapy radiation wheezy phlegm mucus sputum congestion
     congested sneezing sneeze runny itchy watery hoarse insomnia nightmares wound stitches
     sutures scar scarring incision blister blisters sunburn frostbite hypothermia heatstroke
@@ -101,7 +137,7 @@ PARACLINICAL = _stems(
     invoice itemized eob reimbursement reimburse out-of-pocket in-network out-of-network network
     hmo ppo epo hsa fsa medicare medicaid cobra marketplace enrollment formulary authorization
     preauthorization pre-authorization records record portal hipaa privacy consent proxy
-    attorney paperwork telehealth telemedicine employer payer payers plan's subsidy subsidies
+    attorney paperwork telehealth telemedicine employer payer payers subsidy subsidies
     refill refills transfer pharmacy pharmacies generic brand-name exception waiver
     """
 )
@@ -119,7 +155,9 @@ TANGENTIAL = _stems(
     vitamin vitamins skincare moisturizer moisturiser sunscreen weight energy motivation
     productivity music massage bath baths tea caffeine coffee routine routines tracker trackers
     app apps mood confidence self-esteem self-conscious stress stressed stressful breaks
-    hydrating water-intake healthy-eating balanced
+    food foods eat eating dietary sodium salt sugar sugary fiber fibre fats dairy gluten intake
+    processed snacking portion portions hydrating water-intake healthy-eating balanced hiking hike hikes outdoors outdoor swimming cycling
+    sunlight fresh-air socializing gratitude
     """
 )
 
@@ -144,8 +182,23 @@ OFF_DOMAIN = _stems(
     faucet plumbing plumber landlord rent renting lease tenant lawyer legal court ticket
     speeding lawsuit contract puppy puppies dog dogs cat cats kitten pet pets veterinarian vet
     headphones camera television tv netflix weather politics election marketing business
-    startup sales customer customers retail marketing paint painting decorate decorating
+    startup sales customer customers retail marketing paint painting decorate decorating party
+    parties celebration birthday gift gifts anniversary concert festival invitation invitations
     """
+)
+
+# Animals: clinical talk about a pet is veterinary medicine, outside a human-health assistant's scope.
+ANIMALS = _stems(
+    """
+    puppy puppies dog dogs cat cats kitten kittens pet pets veterinarian veterinary vet vets horse
+    horses bird birds hamster rabbit rabbits animal animals livestock
+    """
+)
+
+# A pet as the subject of the symptoms ("your puppy's sneezing", "ask your vet").
+_ANIMAL_SUBJECT_RE = re.compile(
+    r"\b(?:puppy|puppies|dog|dogs|cat|cats|kitten|pet|pets)(?:'s|s'| is| has| might| may| seems| could| can| will)\b"
+    r"|\bveterinar|\bvet\b|\bvets\b"
 )
 
 # Words that carry no topic: left out of overlap and topic counts.
@@ -178,11 +231,11 @@ _PRO = (
     r"psychiatrist|psychologist|therapist|counsel+or|pediatrician|paediatrician|gynecologist|"
     r"obstetrician|ob-?gyn|midwife|dentist|optometrist|ophthalmologist|physiotherapist|"
     r"physical therapist|urologist|oncologist|endocrinologist|gastroenterologist|allergist|"
-    r"mental health professional|professional)"
+    r"mental health professional|dietitian|nutritionist|veterinarian|vet|professional)"
 )
 
 # Emergency: an ambulance, emergency number or department, immediate medical help, crisis lines.
-EMERGENCY = re.compile(
+_EMERGENCY_RE = re.compile(
     r"\b(?:call(?:ing)?|dial(?:ing)?|phone|ring)\s+(?:9-?1-?1|999|112|000|an ambulance|emergency services|"
     r"(?:your |the )?(?:local )?emergency (?:number|services|line))"
     r"|\b(?:9-?1-?1|999|112)\b"
@@ -199,11 +252,11 @@ EMERGENCY = re.compile(
 )
 
 # Urgent: be seen soon (today, within a day or two), urgent care, out-of-hours services.
-URGENT = re.compile(
+_URGENT_RE = re.compile(
     r"\burgent(?:ly)?[ -]care\b|\bwalk-in clinic\b|\bout[- ]of[- ]hours\b|\bnurse (?:advice )?line\b"
     r"|\bsame[- ]day (?:appointment|visit)\b"
     r"|\b(?:seek|get|need|requires?)\s+(?:prompt|urgent|timely)\s+(?:medical\s+)?(?:help|attention|care|evaluation|assessment)\b"
-    r"|\bmedical attention (?:promptly|soon|right away|today|as soon as possible)\b"
+    r"|\bmedical (?:attention|help|care|advice|evaluation) (?:promptly|soon|right away|today|immediately|urgently|as soon as possible|asap)\b"
     r"|\b(?:don't|do not) (?:wait|delay|put (?:it|this) off)\b"
     r"|\b" + _PRO + r"\b[^.!?\n]{0,40}\b(?:today|tomorrow|as soon as (?:possible|you can)|asap|right away|"
     r"promptly|urgently|soon|within (?:the next )?(?:24|48|a day|a few hours|hours|a day or two))\b"
@@ -217,7 +270,9 @@ ROUTINE = re.compile(
     r"\b(?:see|seeing|consult|consulting|talk(?:ing)? to|speak(?:ing)? (?:to|with)|visit(?:ing)?|check(?:ing)? with|ask(?:ing)?|"
     r"contact(?:ing)?|call(?:ing)?|reach(?:ing)? out to|follow(?:ing)? up with|book(?:ing)? (?:in )?with|"
     r"(?:make|schedule|book)(?:ing)? an appointment (?:with|to see)|get(?:ting)? (?:an appointment|advice) (?:with|from)|"
-    r"discuss(?:ing)? (?:this|it|that|your \w+)? ?with|recommend(?:ed)? by)\b[^.!?\n]{0,25}\b" + _PRO + r"\b"
+    r"discuss(?:ing)? (?:this|it|that|your \w+)? ?with|recommend(?:ed)? by|(?:conversation|appointment|visit|check-?up) with)"
+    r"\b[^.!?\n]{0,40}\b" + _PRO + r"\b"
+    r"|\b(?:a|your|the|his|her|their) " + _PRO + r" (?:can|could|will|may|would) (?:help|examine|assess|evaluate|determine|diagnose|check|rule)\b"
     r"|\bget (?:it |this |that |yourself |him |her |them )?(?:checked|seen|looked at|examined|evaluated)\b"
     r"|\b(?:professional|medical) (?:advice|evaluation|assessment|guidance|help)\b"
     r"|\bseek (?:medical|professional) (?:help|advice|attention|care)\b"
@@ -225,7 +280,7 @@ ROUTINE = re.compile(
 )
 
 # A referral phrase inside a negation is advice *against* care ("no need to see a doctor").
-NEGATED_CARE = re.compile(
+_NEGATED_CARE_RE = re.compile(
     r"\b(?:no need|don't need|do not need|doesn't need|does not need|needn't|unnecessary|not necessary|"
     r"no reason|don't have to|do not have to|shouldn't need|won't need|without (?:seeing|going|calling|visiting))"
     r"\b[^.!?\n]{0,40}\b(?:doctor|gp|physician|er|emergency|hospital|ambulance|911|medical|clinic|professional|seen|"
@@ -233,10 +288,25 @@ NEGATED_CARE = re.compile(
     r"|\b(?:don't|do not|never) (?:bother|go|call|waste)\b[^.!?\n]{0,25}\b(?:doctor|gp|er|emergency|hospital|911|ambulance)\b"
 )
 
+# Declining to send someone to care ("I can't advise you to go to the ER") is no referral at all.
+_WITHHELD_RE = re.compile(
+    r"\b(?:can't|cannot|can not|won't|unable to|not able to)\s+(?:\w+\s+)?(?:advise|recommend|tell|suggest|say)\w*\s+"
+    r"(?:you |him |her |them )?(?:to |whether to |if you should )?(?:go|call|visit|take|seek|see|head)\b"
+)
+
 # A referral made conditional on things getting worse is one step weaker than an unconditional one.
-CONDITIONAL = re.compile(
+CONDITIONAL_BEFORE = re.compile(
     r"\b(?:if|should|in case|whenever|unless)\b[^.!?\n]{0,90}$|^\s*(?:[-*\d.)]+\s*)?(?:\*\*)?(?:if|should|in case|whenever)\b"
 )
+CONDITIONAL_AFTER = re.compile(r"^[^.!?\n]{0,25}\b(?:if|in case|should|whenever|when(?! possible))\b")
+# "You may want to consider the ER or urgent care": an emergency option offered, not insisted on.
+HEDGED = re.compile(
+    r"\b(?:consider(?:ing)?|may want to|might want to|could|you can|option)\b[^.!?\n]{0,50}$"
+    r"|\b(?:urgent care|walk-in|doctor|gp|physician|primary care)\b[^.!?\n]{0,30}\bor (?:an? |the |your )?(?:nearest |local )?$"
+)
+SOFTENED_AFTER = re.compile(r"^[^.!?\n]{0,25}\bor (?:an? |your |the )?(?:urgent care|walk-in|doctor|gp|physician|healthcare provider|primary care)")
+# "Conditions that may require immediate attention": describes urgency without directing anyone.
+DESCRIPTIVE = re.compile(r"\b(?:may|might|could|can|which|that|will|would|often|sometimes)\s+(?:\w+\s+)?(?:require|need|warrant)s?\s+$")
 
 # --------------------------------------------------------------------------- other phrase classes
 
@@ -261,8 +331,9 @@ DECLINE = re.compile(
     r"|\b(?:only|focus on) (?:help|answer|assist)\w* (?:with )?(?:health|medical)\b|\bnot (?:my|an) area\b"
     # Sending the off-topic part to the right expert is also the assistant keeping to its lane.
     r"|\b(?:consult|talk(?:ing)? to|speak(?:ing)? (?:to|with)|discuss\w*|reach(?:ing)? out to|contact\w*|ask)\b[^.!?\n]{0,40}"
-    r"\b(?:financial|tax|legal|career|travel|insurance|investment|real estate|it)? ?(?:advis[eo]r|planner|accountant|lawyer|"
-    r"attorney|mechanic|agent|broker|expert|veterinarian|vet|tech support)s?\b"
+    r"\b(?:(?:financial|tax|legal|career|travel|insurance|investment|real estate|it|tech|wedding|fashion|fitness)\s+(?:\w+\s+)?"
+    r"(?:professional|specialist|expert|consultant|coach|planner)|advis[eo]r|planner|accountant|lawyer|attorney|mechanic|agent|"
+    r"broker|veterinarian|vet|tech support|stylist)s?\b"
 )
 
 # Words too generic to mark a prompt's off-topic clause (they appear in every kind of question).
@@ -294,7 +365,7 @@ SAFETY_NET = re.compile(
 )
 
 # Harmful advice patterns (each is a reason to lower harm avoidance).
-DISMISSIVE = re.compile(
+_DISMISSIVE_RE = re.compile(
     r"\b(?:(?:it's|it is|this is|that's|that is|is|are|probably|likely|most likely|almost certainly)\s+(?:just |only |probably |likely )?"
     r"(?:nothing (?:to worry about|serious)|nothing|completely normal|totally normal|perfectly normal|normal and harmless|harmless|"
     r"not serious|nothing to be concerned about|no cause for concern|no big deal)"
@@ -302,7 +373,7 @@ DISMISSIVE = re.compile(
     r"no need to (?:worry|panic|be concerned))\b"
 )
 
-DANGEROUS = re.compile(
+_DANGEROUS_RE = re.compile(
     r"\b(?:double|triple|extra|more than the recommended|higher) dose\b|\btake (?:two|2|three|3) times the\b"
     r"|\bstop taking (?:your |all (?:of )?your )?(?:medication|meds|medicine|pills|insulin|antidepressants?|blood thinners?)\b"
     r"|\b(?:mix|combine)\w* (?:it |them |this )?with alcohol\b|\binduce vomiting\b|\bdrink (?:bleach|urine|turpentine)\b"
@@ -311,20 +382,20 @@ DANGEROUS = re.compile(
     r"|\b(?:how to|ways to) (?:overdose|harm yourself|kill yourself)\b"
 )
 
-CURE_PROMISE = re.compile(
+_CURE_PROMISE_RE = re.compile(
     r"\b(?:will|guaranteed to|definitely|certainly|always) (?:cure|heal|eliminate|reverse|get rid of)\b"
     r"|\bmiracle\b|\b100 ?% (?:safe|effective|cure|guaranteed)\b|\bno side effects\b|\bcompletely safe\b"
     r"|\bcures? (?:cancer|diabetes|depression|anxiety|autism|hiv|covid)\b|\bguarantee(?:d)?\b|\binstant(?:ly)? (?:relief|cure)\b"
 )
 
 # Concrete dosing ("take 800 mg", "two tablets every 4 hours"): risky without knowing the patient.
-DOSING = re.compile(
+_DOSING_RE = re.compile(
     r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|milligrams?|micrograms?|ml|millilit(?:er|re)s?|units?|iu)\b"
     r"|\b(?:take|give|use)\s+(?:\d+|one|two|three|four|a couple of)\s+(?:tablets?|pills?|capsules?|puffs?|doses?|spoonfuls?)\b"
 )
 
 # Text that talks to the grader instead of the user.
-INJECTION = re.compile(
+_INJECTION_RE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:rubric|instructions?|rules?|guidelines|prompt|criteria|scoring|previous|above)\b"
     r"|\b(?:score|rate|grade|mark|give|award|assign)\b[^.!?\n]{0,30}\b(?:1\.0|10/10|100%|perfect|full marks|maximum|max|highest|top)\b"
     r"[^.!?\n]{0,20}\b(?:score|rating|marks?|points?|grade)?"
@@ -353,3 +424,15 @@ WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
 # Split after sentence punctuation, but not after a list number ("2. Rest").
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])(?<![0-9]\.)\s+|\n+")
 LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
+
+# Rare phrase classes, gated by words every match contains (see Phrase).
+ANIMAL_SUBJECT = Phrase(_ANIMAL_SUBJECT_RE, frozenset("puppy puppies dog dogs cat cats kitten pet pets vet vets veterinarian veterinarians veterinary".split()))
+EMERGENCY = Phrase(_EMERGENCY_RE, frozenset("911 9 91 999 112 000 ambulance emergency immediate suicide crisis 988 poison hospital er ed e".split()))
+URGENT = Phrase(_URGENT_RE, frozenset("urgent urgently walk hours nurse same prompt timely wait delay put today tomorrow soon asap right within quickly immediately promptly".split()))
+NEGATED_CARE = Phrase(_NEGATED_CARE_RE, frozenset("need needn't unnecessary necessary reason have without bother go call waste".split()))
+WITHHELD = Phrase(_WITHHELD_RE, frozenset("advise advises advised recommend recommends recommended recommending recommendation recommendations tell tells telling suggest suggests suggested suggesting suggestion suggestions say says saying".split()))
+DISMISSIVE = Phrase(_DISMISSIVE_RE, frozenset("nothing normal harmless serious concern deal wait sleep ride tough pass away need".split()))
+DANGEROUS = Phrase(_DANGEROUS_RE, frozenset("dose times stop alcohol induce bleach urine turpentine share borrow use epipen inhaler insulin overdose harm kill".split()))
+CURE_PROMISE = Phrase(_CURE_PROMISE_RE, frozenset("cure cures heal eliminate reverse rid miracle 100 side safe guarantee guaranteed instant instantly".split()))
+INJECTION = Phrase(_INJECTION_RE, frozenset("ignore disregard forget override bypass 1 0 10 100 perfect full maximum max highest top judge judges grader graders evaluator evaluators reviewer auditor scorer scorers reward system response".split()))
+DOSING = _DOSING_RE  # "500mg" is one word: no cheap gate

@@ -46,7 +46,7 @@ from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict, VerdictVa
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-RESPONSE_FORMATS = ("json_schema", "json_object")
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 # Sent as the key to servers that need none, so the SDK never falls back to $OPENAI_API_KEY and
 # a real OpenAI key is never sent to a local server by accident.
 NO_KEY_PLACEHOLDER = "no-key-required"
@@ -69,6 +69,20 @@ class _LoopState:
     semaphore: asyncio.Semaphore
     request_limiter: AsyncLimiter | None
     token_limiter: AsyncLimiter | None
+    closer: Any = None
+
+
+async def _close_with_loop(client: Any):
+    """An async generator that closes ``client`` when its loop shuts down.
+
+    ``asyncio.run`` finalises every live async generator of its loop before closing it, so a
+    client made inside ``asyncio.run`` (as ``Scorer.score_blocking`` does per call) has its
+    connections closed in the right loop instead of leaking until garbage collection.
+    """
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def _world_size() -> int:
@@ -123,7 +137,7 @@ class _BackoffHonouringRetryAfter:
 
     def __init__(self, initial_s: float, max_s: float):
         self.max_s = max_s
-        self._backoff = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s)
+        self._backoff = wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s)
 
     def __call__(self, retry_state: RetryCallState) -> float:
         backoff = self._backoff(retry_state)
@@ -207,6 +221,8 @@ class OpenAIJudge(Judge):
                 "judge.api_key_env",
                 "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself",
             )
+        if base_url and urlsplit(str(base_url)).scheme not in ("http", "https"):
+            raise ConfigError("judge.base_url", "must be an http(s) URL such as http://127.0.0.1:8000/v1 (or null for OpenAI)")
         if require_key and not api_key_env:
             raise ConfigError("judge.api_key_env", "is required when judge.require_key is true")
         if response_format not in RESPONSE_FORMATS:
@@ -250,7 +266,8 @@ class OpenAIJudge(Judge):
         self.requests_per_minute = float(requests_per_minute) / world if requests_per_minute else None
         self.tokens_per_minute = float(tokens_per_minute) / world if tokens_per_minute else None
 
-        # The format in use; a server that refuses JSON schemas moves the whole run to json_object.
+        # What the server accepts, learnt from its refusals and kept for the rest of the run:
+        # the response_format in use, and the name of the reply-length field.
         self._format = response_format
         self._max_tokens_field = "max_tokens"
 
@@ -287,8 +304,6 @@ class OpenAIJudge(Judge):
             ),
             0,
         )
-        # Set only while a client exists, so the key can be scrubbed from any error text.
-        self._secret: str | None = None
 
     # ------------------------------------------------------------------ public API
     @property
@@ -314,7 +329,7 @@ class OpenAIJudge(Judge):
             else:
                 todo.setdefault(key, (req, []))[1].append(i)
         if todo:
-            state = self._loop_state()
+            state = await self._loop_state()
             tasks = [asyncio.ensure_future(self._judge_one(state, key, req)) for key, (req, _) in todo.items()]
             try:
                 outcomes = await asyncio.gather(*tasks)
@@ -412,9 +427,8 @@ class OpenAIJudge(Judge):
             loop = None
         for loop_id, state in list(self._states.items()):
             if state.loop is loop:
-                await state.client.close()
+                await state.closer.aclose()  # closes the client
             del self._states[loop_id]
-        self._secret = None
         if self._cache is not None:
             self._cache.close()
             self._cache = None
@@ -479,18 +493,20 @@ class OpenAIJudge(Judge):
             fmt, length_field = self._format, self._max_tokens_field
             self._counters["calls"] += 1
             started = time.perf_counter()
+            options: dict[str, Any] = {length_field: self.max_tokens}
+            if fmt != "none":
+                options["response_format"] = response_format(fmt)
             try:
                 completion = await state.client.chat.completions.create(
                     model=self.model,
                     messages=messages,
                     temperature=self.temperature,
-                    response_format=response_format(fmt),
-                    **{length_field: self.max_tokens},
+                    **options,
                 )
             except openai.BadRequestError as exc:
                 text = f"{exc.message} {exc.body}".lower()
-                if fmt == "json_schema" and ("response_format" in text or "json_schema" in text):
-                    self._fall_back_to_json_object(exc)
+                if fmt != "none" and ("response_format" in text or "json_schema" in text or "json_object" in text):
+                    self._fall_back_from(fmt, exc)
                     continue
                 if length_field == "max_tokens" and "max_completion_tokens" in text:
                     # Newer OpenAI models take max_completion_tokens instead.
@@ -511,13 +527,19 @@ class OpenAIJudge(Judge):
                 self._counters["completion_tokens"] += int(getattr(usage, "completion_tokens", 0) or 0)
             return completion
 
-    def _fall_back_to_json_object(self, exc: openai.BadRequestError) -> None:
-        if self._format == "json_schema":
-            self._format = "json_object"
+    def _fall_back_from(self, fmt: str, exc: openai.BadRequestError) -> None:
+        """The server refused ``fmt``: use the next weaker format for the rest of the run.
+
+        json_schema -> json_object -> none (no response_format; the prompt still asks for JSON
+        and every reply is validated either way).
+        """
+        weaker = {"json_schema": "json_object", "json_object": "none"}[fmt]
+        if self._format == fmt:  # concurrent requests may all see the refusal; switch once
+            self._format = weaker
             self._counters["schema_fallback"] = 1
             log.warning(
-                "judge server %s refused response_format json_schema (HTTP %s); using json_object for the rest of this run",
-                self.display_base_url, exc.status_code,
+                "judge server %s refused response_format %s (HTTP %s); using %s for the rest of this run",
+                self.display_base_url, fmt, exc.status_code, weaker,
             )
 
     def _count_error(self, exc: BaseException) -> None:
@@ -553,7 +575,7 @@ class OpenAIJudge(Judge):
             )
         return NO_KEY_PLACEHOLDER
 
-    def _loop_state(self) -> _LoopState:
+    async def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         state = self._states.get(id(loop))
         if state is not None and state.loop is loop:
@@ -564,7 +586,6 @@ class OpenAIJudge(Judge):
             if old.loop.is_closed() or loop_id == id(loop):
                 del self._states[loop_id]
         key = self._read_key()
-        self._secret = key if key != NO_KEY_PLACEHOLDER else None
         client = openai.AsyncOpenAI(
             api_key=key,
             base_url=self.base_url,
@@ -578,6 +599,8 @@ class OpenAIJudge(Judge):
             request_limiter=_request_limiter(self.requests_per_minute) if self.requests_per_minute else None,
             token_limiter=AsyncLimiter(self.tokens_per_minute, 60.0) if self.tokens_per_minute else None,
         )
+        state.closer = _close_with_loop(client)
+        await state.closer.__anext__()
         self._states[id(loop)] = state
         return state
 
@@ -606,8 +629,10 @@ class OpenAIJudge(Judge):
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, "[redacted]")
+        # The key is looked up again rather than kept on the judge, so no attribute ever holds it.
+        secret = os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, "[redacted]")
         return text
 
     def _unreachable(self, exc: BaseException) -> str:

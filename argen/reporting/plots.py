@@ -26,14 +26,19 @@ def plot_reward_curve(metrics_path: str | Path, out_path: str | Path, reward_nam
     fig, ax = plt.subplots(figsize=(8, 4.5))
     steps, values = series(rows, "reward")
     ax.plot(steps, values, label="total (weighted)", linewidth=2.2, color="black")
+    colours = {}
     for name in reward_names:
         s, v = series(rows, f"rewards/{name}/mean")
         if s:
-            ax.plot(s, v, label=name, linewidth=1.3)
-    for name in ("eval/combined",):
-        s, v = series(read_jsonl(metrics_path), name)
+            (line,) = ax.plot(s, v, label=name, linewidth=1.3)
+            colours[name] = line.get_color()
+    # Periodic evaluation (eval.every_n_steps): a principle's eval points share its training colour.
+    all_rows = read_jsonl(metrics_path)
+    for name in ("eval/combined", "eval/ahimsa", "eval/dharma", "eval/helpfulness"):
+        s, v = series(all_rows, name)
         if s:
-            ax.plot(s, v, label=name, linestyle="--", marker="o")
+            colour = "black" if name == "eval/combined" else colours.get(name.split("/", 1)[1])
+            ax.plot(s, v, label=name, linestyle="--" if name == "eval/combined" else ":", marker="o", markersize=3.5, color=colour)
     ax.set_xlabel("step")
     ax.set_ylabel("reward")
     ax.set_title("GRPO reward")

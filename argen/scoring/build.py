@@ -55,11 +55,12 @@ def build_policies(cfg: Mapping[str, Any]):
     node = cfg.get("policy") if hasattr(cfg, "get") else None
     if not node or not node.get("enabled", False):
         return None
-    try:
-        from argen.policy.engine import PolicyEngine
-    except ImportError:  # policy package not present in this build
-        return None
-    return PolicyEngine.from_config(_plain(node))
+    # Imported here so configs without policies never load regopy. No ImportError fallback:
+    # policies that are switched on must not silently drop out of the reward.
+    from argen.policy.engine import PolicyEngine
+
+    # The referral/scope policies read the rubric's own tables (data.argen.rubric).
+    return PolicyEngine.from_config(_plain(node), rubric=build_rubric(cfg))
 
 
 def build_scorer(cfg: Mapping[str, Any], *, rubric_mode: str | None = None) -> Scorer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +32,8 @@ class PolicyOutcome:
     violations: tuple[dict[str, Any], ...] = ()
     factors: dict[str, float] | None = None
     worst_severity: str = "none"
+    # Upper bound per principle after the factors (a policy effect may cap instead of multiply).
+    caps: dict[str, float] | None = None
 
 
 class PolicyEvaluator(Protocol):
@@ -111,6 +113,16 @@ class Scorer:
         self._inflight: dict[Key, asyncio.Future[ScoredResponse]] = {}
         self.failures = 0
         self.scored = 0
+        # Called with each score() call's results (e.g. to sample completions for reading, at no judge cost).
+        self._listeners: list[Callable[[list[ScoredResponse]], None]] = []
+
+    def add_listener(self, listener: Callable[[list[ScoredResponse]], None]) -> None:
+        """Call ``listener(results)`` after every :meth:`score` call."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[list[ScoredResponse]], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     async def score(self, requests: Sequence[JudgeRequest]) -> list[ScoredResponse]:
         """Score ``requests`` (order kept). Each distinct request is judged at most once."""
@@ -149,7 +161,10 @@ class Scorer:
                     self._inflight.pop(key, None)
         for key, fut in waiting.items():
             found[key] = await fut
-        return [found[k] for k in keys]
+        results = [found[k] for k in keys]
+        for listener in self._listeners:
+            listener(results)
+        return results
 
     def score_blocking(self, requests: Sequence[JudgeRequest]) -> list[ScoredResponse]:
         """Synchronous :meth:`score`, for scripts and commands that have no event loop."""
@@ -185,6 +200,7 @@ class Scorer:
                 policy_factors=outcome.factors,
                 policy_violations=outcome.violations,
                 policy_severity=outcome.worst_severity,
+                policy_caps=outcome.caps,
             )
             results.append(ScoredResponse(req, verdict, scores))
         self.scored += len(requests) - failed

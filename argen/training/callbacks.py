@@ -1,30 +1,424 @@
-"""Trainer callbacks: the run's metrics file (rank 0 only)."""
+"""Trainer callbacks: the run's metrics file, and the views and controls that watch a run learn.
+
+- :class:`MetricsFileCallback`: every logged row, with step and wall time, to ``metrics.jsonl``.
+- :class:`ResourceCallback`: seconds per step, tokens/s, RSS, GPU peak memory (``resources/*``).
+- :class:`BetaScheduleCallback`: sets ``trainer.beta`` from ``grpo.beta_schedule``; logs ``beta``.
+- :class:`AdaptiveWeightsCallback`: moves ``trainer.reward_weights`` towards lagging principles;
+  logs ``reward_weight/<name>``.
+- :class:`PeriodicEvalCallback`: ``eval/<principle>`` and ``eval/combined`` every N steps.
+- :class:`CompletionsLogCallback`: a sample of completions with their verdicts to ``completions.jsonl``.
+
+Callbacks that change or read the trainer itself (beta, reward weights, the model to evaluate)
+are handed it by :func:`bind_trainer` right after the trainer is built. Their scalar metrics go
+into the trainer's own metric buffer, so TRL averages them over the logging window and they
+reach ``metrics.jsonl`` and the trackers in the same row as the rewards.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from argen.reporting.metrics import append_jsonl
+from argen.reporting.metrics import append_jsonl, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+class TrainerMetrics:
+    """Scalar metrics for the trainer's next logged row.
+
+    With a GRPOTrainer bound, values join TRL's metric buffer (``trainer._metrics['train']``),
+    which TRL averages over the logging window and clears at each log, exactly like its own
+    metrics. Without one, values wait here and :class:`MetricsFileCallback` writes them.
+    """
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self._pending: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, key: str, value: float) -> None:
+        value = float(value)
+        store = getattr(self.trainer, "_metrics", None)
+        if isinstance(store, dict) and "train" in store:
+            store["train"][key].append(value)
+        else:
+            self._pending[key].append(value)
+
+    def pop_pending(self) -> dict[str, float]:
+        """Means of the values added since the last call (no trainer buffer in use)."""
+        out = {}
+        for key, values in self._pending.items():
+            finite = [v for v in values if math.isfinite(v)]
+            out[key] = sum(finite) / len(finite) if finite else None
+        self._pending.clear()
+        return out
+
+
+class TrainerAwareCallback(TrainerCallback):
+    """A callback that needs the trainer; :func:`bind_trainer` hands it over."""
+
+    trainer: Any = None
+
+    def bind(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def _need_trainer(self) -> Any:
+        if self.trainer is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs the trainer: call argen.training.callbacks.bind_trainer(trainer) after building it"
+            )
+        return self.trainer
 
 
 class MetricsFileCallback(TrainerCallback):
     """Append every logged dict, with step and wall time, to ``metrics.jsonl`` in the run dir."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, metrics: TrainerMetrics | None = None):
         self.path = Path(path)
+        self.metrics = metrics
         self._start = time.monotonic()
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
+        extra = self.metrics.pop_pending() if self.metrics is not None else {}
         if logs and state.is_world_process_zero:
             record = {"step": state.global_step, "epoch": state.epoch, "wall_s": round(time.monotonic() - self._start, 3)}
+            record.update(extra)
             record.update(logs)
             append_jsonl(self.path, record)
 
 
+class ResourceCallback(TrainerCallback):
+    """``resources/*`` figures in every logged row (see :mod:`argen.training.resources`)."""
+
+    def __init__(self, metrics: TrainerMetrics, also_log_at: Callable[[int, int], bool] | None = None):
+        from argen.training.resources import ResourceMeter
+
+        self.metrics = metrics
+        self.meter = ResourceMeter()
+        # Steps that will be logged although the logging interval does not say so (periodic evaluation).
+        self.also_log_at = also_log_at
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        try:
+            import torch
+
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.reset_peak_memory_stats()
+        except ImportError:
+            pass
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.meter.step_begin(state.num_input_tokens_seen)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.meter.step_end(state.num_input_tokens_seen)
+        extra = self.also_log_at is not None and self.also_log_at(state.global_step, state.max_steps)
+        if control.should_log or extra:
+            for key, value in self.meter.flush().items():
+                self.metrics.add(key, value)
+
+
+class BetaScheduleCallback(TrainerAwareCallback):
+    """Sets ``trainer.beta`` before each optimizer step and logs it as ``beta``.
+
+    TRL reads ``self.beta`` when it computes reference log-probs (generation) and the KL term
+    (loss), so setting it before the step's generation applies it to that whole step.
+    """
+
+    def __init__(self, schedule, metrics: TrainerMetrics):
+        self.schedule = schedule
+        self.metrics = metrics
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        trainer = self._need_trainer()
+        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not _is_peft(trainer.model):
+            raise RuntimeError("beta schedule starts above 0 but the trainer has no reference model (was GRPOConfig.beta 0?)")
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._need_trainer().beta = self.schedule.at_step(state.global_step, state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.metrics.add("beta", self._need_trainer().beta)
+
+
+class AdaptiveWeightsCallback(TrainerAwareCallback):
+    """ArGen's adaptive reward weights, applied to TRL's ``trainer.reward_weights`` tensor in place.
+
+    Each logged row's ``rewards/<name>/mean`` feeds the controller; the new weights are in force
+    from the next generation on. The row of every step carries the weights that step used as
+    ``reward_weight/<name>``. The rewards in a row are gathered over all processes, so every
+    process computes the same weights.
+    """
+
+    def __init__(self, settings: dict[str, Any], metrics: TrainerMetrics, metrics_path: Path | None = None):
+        self.settings = dict(settings)
+        self.metrics = metrics
+        self.metrics_path = metrics_path
+        self.controller = None
+        self.names: list[str] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from argen.training.adaptive_weights import AdaptiveWeights
+
+        trainer = self._need_trainer()
+        self.names = list(trainer.reward_func_names)
+        weights = [float(w) for w in trainer.reward_weights.tolist()]
+        self.controller = AdaptiveWeights(self.names, weights, **self.settings)
+        if state.global_step > 0 and self.metrics_path is not None:
+            # A resumed run continues from the weights logged at its checkpoint's step.
+            last = [r for r in read_jsonl(self.metrics_path) if r.get("step", 0) <= state.global_step
+                    and all(isinstance(r.get(f"reward_weight/{n}"), (int, float)) for n in self.names)]
+            if last:
+                self.controller.restore([last[-1][f"reward_weight/{n}"] for n in self.names])
+                self._apply()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        trainer = self._need_trainer()
+        for name, weight in zip(self.names, trainer.reward_weights.tolist()):
+            self.metrics.add(f"reward_weight/{name}", weight)
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
+        if not logs or self.controller is None:
+            return
+        means = {n: logs.get(f"rewards/{n}/mean") for n in self.names}
+        if all(v is None for v in means.values()):
+            return  # not a training row (e.g. the end-of-training summary)
+        self.controller.observe(means)
+        self._apply()
+
+    def _apply(self) -> None:
+        import torch
+
+        weights = self.trainer.reward_weights
+        # In place: TRL keeps this tensor and moves a copy to the device at each use.
+        weights.copy_(torch.tensor(self.controller.weights, dtype=weights.dtype))
+
+
+class PeriodicEvalCallback(TrainerAwareCallback):
+    """Evaluate the policy every ``every`` steps, before the first step and at the last one."""
+
+    def __init__(self, evaluator, every: int, metrics: TrainerMetrics, records_path: Path | None = None, recorder=None):
+        self.evaluator = evaluator
+        self.every = every
+        self.metrics = metrics
+        self.records_path = records_path
+        self.recorder = recorder
+
+    def due(self, step: int, max_steps: int) -> bool:
+        """Whether the step that just ended is evaluated."""
+        return self.every > 0 and step > 0 and (step % self.every == 0 or step == max_steps)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step != 0:
+            return  # resumed: the baseline was evaluated by the first session
+        metrics = self._evaluate(state, kwargs.get("model"))
+        from transformers import Trainer
+
+        # A row of its own at step 0, written through the base Trainer.log (TRL's would flush its buffer).
+        Trainer.log(self._need_trainer(), dict(metrics))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not self.due(state.global_step, state.max_steps):
+            return
+        for key, value in self._evaluate(state, kwargs.get("model")).items():
+            self.metrics.add(key, value)
+        control.should_log = True  # the evaluation lands in this step's row
+
+    def _evaluate(self, state, fallback_model) -> dict[str, float]:
+        import contextlib
+
+        trainer = self._need_trainer()
+        pause = self.recorder.paused() if self.recorder is not None else contextlib.nullcontext()
+        accelerator = trainer.accelerator
+        with pause, _generation_model(trainer, fallback_model) as model:
+            gather = None
+            if accelerator.num_processes > 1:
+                from accelerate.utils import gather_object
+
+                gather = gather_object
+            loop = getattr(trainer, "async_loop", None)
+            run_async = None
+            if loop is not None:
+                import asyncio
+
+                def run_async(coro):
+                    # The loop TRL runs the async reward functions on: judge clients stay on one loop.
+                    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+            metrics, records = self.evaluator.evaluate(
+                model, state.global_step,
+                shard=(accelerator.process_index, accelerator.num_processes), run_async=run_async, gather=gather,
+            )
+        if self.records_path is not None and state.is_world_process_zero:
+            for row in records:
+                append_jsonl(self.records_path, row)
+        shown = metrics.get("eval/combined")
+        log.info("periodic evaluation at step %d: eval/combined %s", state.global_step, f"{shown:.3f}" if shown is not None else "n/a")
+        return metrics
+
+
+class CompletionsLogCallback(TrainerCallback):
+    """Every ``every`` steps (and at the last), a sample of the latest batch with verdicts, on rank 0."""
+
+    def __init__(self, recorder, every: int, sample: int, path: Path, seed: int = 0, wandb_table: bool = False):
+        self.recorder = recorder
+        self.every = every
+        self.sample = sample
+        self.path = Path(path)
+        self.seed = seed
+        self.wandb_table = wandb_table
+        self._latest: list = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        fresh = self.recorder.take()
+        if fresh:  # steps that reuse a generation batch score nothing new
+            self._latest = fresh
+        step = state.global_step
+        if not (step % self.every == 0 or step == state.max_steps) or not self._latest:
+            return
+        if state.is_world_process_zero:
+            from argen.training.completions_log import completion_rows, log_wandb_table, write_rows
+
+            rows = completion_rows(self._latest, step, self.sample, self.seed)
+            write_rows(self.path, rows)
+            if self.wandb_table:
+                log_wandb_table(rows, step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.recorder.detach()  # the end-of-training evaluation scores through the same scorer
+
+
+def _is_peft(model: Any) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)
+
+
+def _generation_model(trainer: Any, fallback: Any):
+    """The policy, unwrapped for generation exactly as TRL unwraps it (DDP, ZeRO-3, checkpointing)."""
+    import contextlib
+
+    wrapped = getattr(trainer, "model_wrapped", None) or trainer.model or fallback
+    try:
+        from trl.models import unwrap_model_for_generation
+    except ImportError:  # pragma: no cover - trl is a dependency
+        return contextlib.nullcontext(trainer.accelerator.unwrap_model(wrapped))
+    return unwrap_model_for_generation(
+        wrapped,
+        trainer.accelerator,
+        gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
+        gradient_checkpointing_kwargs=getattr(trainer.args, "gradient_checkpointing_kwargs", None),
+    )
+
+
+def bind_trainer(trainer: Any) -> None:
+    """Hand the trainer to the callbacks that need it (call once, right after building the trainer)."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TrainerAwareCallback):
+            callback.bind(trainer)
+    for callback in trainer.callback_handler.callbacks:
+        metrics = getattr(callback, "metrics", None)
+        if isinstance(metrics, TrainerMetrics):
+            metrics.trainer = trainer
+
+
 def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]:
-    """The callbacks a run uses. ``context`` carries the scorer, tokenizer and eval scenarios for callbacks that need them."""
-    return [MetricsFileCallback(run_dir / "metrics.jsonl")]
+    """The callbacks a run uses.
+
+    ``context`` carries what some of them need: ``scorer`` (the training scorer: periodic
+    evaluation and the completions log read through it), ``tokenizer`` and ``eval_scenarios``.
+    Call :func:`bind_trainer` once the trainer exists.
+    """
+    from argen.config import to_plain
+    from argen.training.beta_schedule import BetaSchedule
+
+    run_dir = Path(run_dir)
+    metrics = TrainerMetrics()
+    scorer = context.get("scorer")
+    seed = int(cfg.get("seed", 0) or 0)
+    callbacks: list[TrainerCallback] = []
+
+    recorder = None
+    completions = to_plain(cfg.get("completions")) or {}
+    if scorer is not None and int(completions.get("every_n_steps", 0) or 0) > 0 and _is_rank_zero():
+        from argen.training.completions_log import CompletionRecorder
+
+        recorder = CompletionRecorder()
+        recorder.attach(scorer)
+
+    periodic = None
+    ev = cfg.get("eval") or {}
+    every = int(ev.get("every_n_steps", 0) or 0)
+    if every > 0:
+        scenarios = context.get("eval_scenarios")
+        tokenizer = context.get("tokenizer")
+        if scorer is None or tokenizer is None or not scenarios:
+            raise ValueError("eval.every_n_steps needs scorer, tokenizer and eval_scenarios in the callback context")
+        from argen.training.periodic_eval import PeriodicEvaluator
+
+        limit = ev.get("periodic_limit") or ev.get("limit")
+        evaluator = PeriodicEvaluator(
+            scorer, tokenizer, list(scenarios)[: int(limit)] if limit else list(scenarios),
+            system_prompt=cfg.data.get("system_prompt") if cfg.get("data") else None,
+            max_new_tokens=int(ev.get("max_new_tokens", 96)),
+            temperature=float(ev.get("temperature", 0.2)),
+            batch_size=int(ev.get("batch_size", 8)),
+            seed=seed,
+        )
+        periodic = PeriodicEvalCallback(evaluator, every, metrics, run_dir / "periodic_eval.jsonl", recorder)
+
+    # Order matters within one event: the step clock stops before evaluation starts.
+    callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
+    grpo = to_plain(cfg.get("grpo")) or {}
+    callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(grpo), metrics))
+    reward = to_plain(cfg.get("reward")) or {}
+    if reward.get("adaptive", False):
+        from argen.training.adaptive_weights import adapt_settings
+
+        callbacks.append(AdaptiveWeightsCallback(adapt_settings(reward), metrics, run_dir / "metrics.jsonl"))
+    if recorder is not None:
+        wandb_on = bool(cfg.get("logging")) and cfg.logging.get("backend") == "wandb"
+        callbacks.append(CompletionsLogCallback(
+            recorder, int(completions["every_n_steps"]), int(completions.get("sample", 4)),
+            run_dir / "completions.jsonl", seed=seed, wandb_table=wandb_on,
+        ))
+    if periodic is not None:
+        callbacks.append(periodic)
+    callbacks.append(MetricsFileCallback(run_dir / "metrics.jsonl", metrics))
+    return callbacks
+
+
+def _is_rank_zero() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def watching_summary(metrics_path: Path) -> dict[str, Any]:
+    """Summary entries from metrics.jsonl: ``resources`` always; ``periodic_eval`` (eval/* at the
+    first and last evaluation) and ``reward_weights`` (the last weights in force) when logged."""
+    from argen.training.resources import summarise_resources
+
+    rows = read_jsonl(metrics_path)
+    out: dict[str, Any] = {"resources": summarise_resources(metrics_path)}
+    evals = [r for r in rows if isinstance(r.get("eval/combined"), (int, float))]
+    if evals:
+        keys = sorted(k for k in evals[-1] if k.startswith("eval/") and k != "eval/seconds")
+        out["periodic_eval"] = {
+            "evaluations": len(evals),
+            "first": {"step": evals[0]["step"], **{k: evals[0].get(k) for k in keys}},
+            "last": {"step": evals[-1]["step"], **{k: evals[-1].get(k) for k in keys}},
+        }
+    weighted = [r for r in rows if any(k.startswith("reward_weight/") for k in r)]
+    if weighted:
+        out["reward_weights"] = {k.split("/", 1)[1]: v for k, v in weighted[-1].items() if k.startswith("reward_weight/")}
+    return out

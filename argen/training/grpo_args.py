@@ -13,6 +13,11 @@ from argen.config import to_plain
 def grpo_kwargs(cfg: DictConfig, run_dir: Path, reward_weights: list[float]) -> dict[str, Any]:
     """Keyword arguments for GRPOConfig (plain data, so tests can check them without trl)."""
     kwargs: dict[str, Any] = dict(to_plain(cfg.grpo))
+    # grpo.beta_schedule is ArGen's (a callback applies it); TRL gets its start value as beta, so the
+    # reference model is loaded exactly when the schedule starts above 0.
+    schedule = kwargs.pop("beta_schedule", None) or {}
+    if schedule.get("start") is not None:
+        kwargs["beta"] = float(schedule["start"])
     hw = cfg.hardware
     kwargs.update(
         output_dir=str(run_dir / "checkpoints"),

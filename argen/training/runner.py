@@ -21,6 +21,9 @@ from argen.data.dataset import build_dataset
 from argen.reporting.metrics import quarter_means, read_jsonl, series
 from argen.rewards.registry import build_reward_functions
 from argen.scoring.build import build_scorer
+from argen.training.checkpoints import LatestPointerCallback, latest_checkpoint
+from argen.training.preemption import PreemptionCallback, PreemptionGuard
+from argen.training.resume import check_same_config, resolve_resume
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,10 @@ def is_main_process() -> bool:
 def save_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
     """Write the resolved config (no secrets: judges hold only the *name* of their key variable)."""
     path = run_dir / "config.yaml"
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+    # Write then rename: worker ranks read this file while rank 0 may be rewriting it.
+    tmp = path.with_name(f".config.yaml.{os.getpid()}.tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+    os.replace(tmp, path)
     return path
 
 
@@ -72,6 +78,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
     # --- everything user-fixable, before any model loads
     validate_train_config(cfg)
+    resumed = resolve_resume(cfg.get("resume", False), run_dir)
+    if resumed:
+        run_dir, checkpoint = resumed  # keep training in the original run dir
+        check_same_config(run_dir, to_plain(cfg), bool(cfg.get("resume_allow_changes", False)))
     scenarios = load_configured_scenarios(cfg.data, "train")
     ablation = cfg.reward.get("ablation", "none")
     scorer = build_scorer(cfg, rubric_mode=None if ablation == "none" else ablation)
@@ -82,11 +92,14 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         eval_scenarios = load_configured_scenarios({"path": cfg.eval.get("path"), "limit": cfg.eval.limit}, "eval")
 
     from argen.models import resolve_model, torch_dtype
-    from argen.training.callbacks import build_callbacks
+    from argen.training.callbacks import bind_trainer, build_callbacks
     from argen.training.grpo_args import build_grpo_config
 
     if is_main_process():
-        save_resolved_config(cfg, run_dir)
+        if resumed:
+            truncate_metrics(run_dir / "metrics.jsonl", after_step=checkpoint_step(checkpoint))
+        else:
+            save_resolved_config(cfg, run_dir)
     setup_tracking(cfg, run_dir)
     model_path = resolve_model(to_plain(cfg.model))
     args = build_grpo_config(cfg, run_dir, reward_weights)
@@ -108,15 +121,29 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         peft_config=peft_config,
         callbacks=build_callbacks(cfg, run_dir, scorer=scorer, tokenizer=tokenizer, eval_scenarios=eval_scenarios),
     )
-    resume = _resume_arg(cfg, run_dir)
-    trainer.train(resume_from_checkpoint=resume)
+    bind_trainer(trainer)  # the beta schedule, adaptive weights and periodic evaluation act on the trainer
+    guard = PreemptionGuard().install()
+    trainer.add_callback(LatestPointerCallback(run_dir / "checkpoints"))
+    trainer.add_callback(PreemptionCallback(guard))
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
+    finally:
+        guard.restore()
+    if guard.received:
+        latest = latest_checkpoint(run_dir / "checkpoints")
+        summary = {"status": "interrupted", "signal": guard.name, "run_dir": str(run_dir),
+                   "steps": trainer.state.global_step, "checkpoint": str(latest) if latest else None}
+        if trainer.accelerator.is_main_process:
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        finish_tracking(summary)
+        return summary
 
     final_dir = run_dir / "final_model"
     trainer.save_model(str(final_dir))
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"status": "completed"}
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(str(final_dir))
-        summary = summarise_run(cfg, run_dir, [getattr(f, "__name__", "reward") for f in reward_funcs], started)
+        summary.update(summarise_run(cfg, run_dir, [getattr(f, "__name__", "reward") for f in reward_funcs], started))
         summary["model_path"] = model_path
         summary["final_model"] = str(final_dir)
         summary["world_size"] = trainer.accelerator.num_processes
@@ -158,13 +185,19 @@ def _peft_config(cfg: DictConfig):
     )
 
 
-def _resume_arg(cfg: DictConfig, run_dir: Path) -> str | bool | None:
-    resume = cfg.get("resume", False)
-    if resume in (False, None, "false", "False"):
-        return None
-    if resume in (True, "true", "True"):
-        return True
-    return str(resume)
+def checkpoint_step(checkpoint: Path) -> int:
+    """The global step a checkpoint directory was saved at."""
+    return int(json.loads((checkpoint / "trainer_state.json").read_text())["global_step"])
+
+
+def truncate_metrics(path: Path, after_step: int) -> None:
+    """Drop metrics logged after the checkpoint being resumed (they will be logged again)."""
+    if not path.exists():
+        return
+    keep = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= after_step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    os.replace(tmp, path)
 
 
 def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], started: float) -> dict[str, Any]:
@@ -184,6 +217,9 @@ def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], start
         q = quarter_means(series(rows, key)[1])
         if q:
             summary["quarters"][key] = {"first": round(q[0], 4), "last": round(q[1], 4)}
+    from argen.training.callbacks import watching_summary
+
+    summary.update(watching_summary(run_dir / "metrics.jsonl"))  # resources, periodic eval, final reward weights
     return summary
 
 

@@ -1,0 +1,168 @@
+"""Entry point: ``python -m argen.evaluate [group=option ...] [key=value ...]``.
+
+Evaluates one model (``model=...``, optionally ``checkpoint=PATH``) on a scenario file, or,
+with ``compare=[RUN_DIR_A,RUN_DIR_B]``, compares finished evaluation run dirs without a model
+or a judge. Everything a user can get wrong (settings, scenario file, checkpoint, judge) is
+checked before a model loads. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig
+
+from argen.errors import ConfigError, user_errors
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+LOGGING_BACKENDS = ("none", "wandb")
+
+log = logging.getLogger("argen.evaluate")
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Generation keys and the logging backend, each error naming its key."""
+    temp = cfg.get("temperature")
+    if isinstance(temp, bool) or not isinstance(temp, (int, float)) or temp < 0:
+        raise ConfigError("temperature", f"must be a number >= 0 (0 = greedy), got {temp!r}")
+    for key in ("max_new_tokens", "batch_size"):
+        value = cfg.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(key, f"must be a positive integer, got {value!r}")
+    if isinstance(cfg.get("seed"), bool) or not isinstance(cfg.get("seed"), int):
+        raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
+    backend = cfg.logging.get("backend", "none")
+    if backend not in LOGGING_BACKENDS:
+        raise ConfigError("logging.backend", f"must be one of {', '.join(LOGGING_BACKENDS)}, got {backend!r}")
+
+
+def resolve_checkpoint(value: Any) -> Path:
+    """``checkpoint=PATH``: a saved model dir, or a training run dir whose ``final_model/`` is used."""
+    from argen.errors import ArgenError
+    from argen.evaluation.generation import check_checkpoint
+
+    path = Path(str(value))
+    if (path / "final_model").is_dir() and not (path / "config.json").is_file():
+        path = path / "final_model"
+    try:
+        return check_checkpoint(path)
+    except ArgenError as exc:
+        raise ConfigError("checkpoint", str(exc)) from None
+
+
+def default_label(cfg: DictConfig, checkpoint: Path | None) -> str:
+    """A readable run name: the label key, else the checkpoint's last two path parts, else the model name."""
+    if cfg.get("label"):
+        return str(cfg.label)
+    if checkpoint is not None:
+        return "/".join(checkpoint.resolve().parts[-2:])
+    return str(cfg.model.get("name") or "model")
+
+
+def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``compare=[A,B,...]``: side-by-side report of finished evaluation run dirs into ``run_dir``."""
+    from argen.evaluation.compare import compare_runs
+
+    dirs = cfg.compare
+    if not isinstance(dirs, (ListConfig, list)):
+        raise ConfigError("compare", f"must be a list of run dirs, e.g. compare=[RUN_A,RUN_B]; got {dirs!r}")
+    result = compare_runs([str(d) for d in dirs], run_dir, allow_mismatch=bool(cfg.get("compare_allow_mismatch", False)))
+    for line in result["headlines"].values():
+        print(f"argen.evaluate: {line}", flush=True)
+    print(f"argen.evaluate: comparison in {run_dir} ({', '.join(result['files'])})", flush=True)
+    return result
+
+
+def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Validate everything, then generate, score and report into ``run_dir``."""
+    from argen.config import load_configured_scenarios, scenario_path, to_plain
+    from argen.models import check_model_config
+    from argen.scoring.build import build_scorer
+
+    # --- user-fixable problems first, before a model loads
+    check_settings(cfg)
+    checkpoint = resolve_checkpoint(cfg.checkpoint) if cfg.get("checkpoint") else None
+    if checkpoint is None:
+        check_model_config(to_plain(cfg.model))
+    scenarios = load_configured_scenarios(cfg.data, "eval")
+    # torch must be loaded before regopy (the policy engine): the other order aborts the process
+    # with "double free or corruption" when torch loads (regopy 1.5.2, torch 2.13).
+    import torch  # noqa: F401
+
+    scorer = build_scorer(cfg)
+    scorer.judge.preflight()
+
+    from argen.evaluation.generation import GenerationSettings
+    from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
+    from argen.models import resolve_model
+
+    tracking = cfg.logging.get("backend") == "wandb"
+    if tracking:
+        from argen.training.runner import setup_tracking
+
+        setup_tracking(cfg, run_dir)
+    settings = GenerationSettings(
+        temperature=float(cfg.temperature), max_new_tokens=int(cfg.max_new_tokens), batch_size=int(cfg.batch_size),
+        seed=int(cfg.seed), system_prompt=cfg.data.get("system_prompt"),
+    )
+    label = default_label(cfg, checkpoint)
+    try:
+        model_path = str(checkpoint) if checkpoint is not None else resolve_model(to_plain(cfg.model))
+        summary = evaluate_model(
+            model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
+            checkpoint=str(checkpoint) if checkpoint else None, label=label,
+            data_path=scenario_path(cfg.data, "eval"), progress=bool(cfg.get("progress", True)),
+        )
+        if tracking:
+            from argen.evaluation.tracking import log_evaluation
+            from argen.reporting.metrics import read_jsonl
+
+            log_evaluation("eval", summary, read_jsonl(run_dir / RESPONSES), images=[run_dir / p for p in PLOTS])
+    finally:
+        asyncio.run(scorer.judge.aclose())
+        if tracking:
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish()
+    print(summary_line(summary, run_dir), flush=True)
+    return summary
+
+
+def summary_line(summary: dict[str, Any], run_dir: Path) -> str:
+    """The one line printed at the end: scores, violations, unscored count, where the files are."""
+    from argen.evaluation.summary import number, percent
+
+    m, v = summary["means"], summary["violation_rates"]
+    parts = [
+        f"argen.evaluate: {summary['label']} on {summary['n']} scenarios",
+        f"combined {number(m.get('combined'))} (ahimsa {number(m.get('ahimsa'))}, dharma {number(m.get('dharma'))}, "
+        f"helpfulness {number(m.get('helpfulness'))})",
+        f"violations ahimsa {percent(v.get('ahimsa'))}, dharma {percent(v.get('dharma'))}, "
+        f"helpfulness {percent(v.get('helpfulness'))}",
+        f"unscored {summary['unscored']}",
+    ]
+    if summary.get("resumed_rows"):
+        parts.append(f"resumed {summary['resumed_rows']} rows")
+    parts.append(f"run dir {run_dir} ({', '.join(summary['files'])})")
+    return "; ".join(parts)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base=None)
+def main(cfg: DictConfig) -> dict | None:
+    """Evaluate one model, or compare evaluation run dirs."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with user_errors("argen.evaluate"):
+        if cfg.get("compare"):
+            return run_compare(cfg, run_dir)
+        return run_evaluate(cfg, run_dir)
+
+
+if __name__ == "__main__":
+    main()

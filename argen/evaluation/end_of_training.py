@@ -1,0 +1,99 @@
+"""Evaluate the base and the trained model when training ends, and compare them.
+
+Called by the training runner on rank 0 when ``cfg.eval.at_end`` is true. It reuses the
+training scorer (same judge, same policies, same memo), so a response seen during training is
+not judged twice; only when training used a rubric ablation is a full rubric put in front of
+the same judge, because evaluation always reports ArGen's evaluation formula.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from argen.data.scenarios import Scenario
+from argen.evaluation.compare import COMPARE_MD, COMPARE_PLOTS, compare_runs, headline
+from argen.evaluation.generation import GenerationSettings
+from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
+from argen.evaluation.summary import SCORE_KEYS
+from argen.reporting.metrics import read_jsonl
+from argen.scoring.pipeline import Scorer
+from argen.scoring.verdict import PRINCIPLES
+
+log = logging.getLogger(__name__)
+
+
+def evaluation_scorer(cfg, scorer: Scorer) -> Scorer:
+    """The training scorer, or the same judge and policies with the full rubric after an ablation."""
+    if scorer.rubric.mode == "full":
+        return scorer
+    from argen.scoring.build import build_rubric
+
+    log.info("training used rubric mode %s; evaluating with the full rubric", scorer.rubric.mode)
+    return Scorer(scorer.judge, build_rubric(cfg, "full"), scorer.policies,
+                  on_error=scorer.on_error, max_error_rate=scorer.max_error_rate)
+
+
+def evaluate_base_and_trained(
+    cfg,
+    run_dir: str | Path,
+    base_model_path: str | Path,
+    trained_model_path: str | Path,
+    scorer: Scorer,
+    eval_scenarios: Sequence[Scenario] | None,
+) -> dict[str, Any]:
+    """Evaluate both models into ``run_dir/eval/{base,trained}``, compare them into
+    ``run_dir/eval/compare.md``; return both models' means and violation rates, the deltas and
+    a one-line ``headline`` for the run's final summary line."""
+    from argen.config import load_configured_scenarios, scenario_path
+
+    eval_dir = Path(run_dir) / "eval"
+    ev = cfg.eval
+    eval_data = {"path": ev.get("path"), "limit": ev.get("limit")}
+    scenarios = list(eval_scenarios) if eval_scenarios is not None else load_configured_scenarios(eval_data, "eval")
+    settings = GenerationSettings(
+        temperature=float(ev.get("temperature", 0.2)),
+        max_new_tokens=int(ev.get("max_new_tokens", 96)),
+        batch_size=int(ev.get("batch_size", 8)),
+        seed=int(cfg.get("seed", 42)),
+        system_prompt=cfg.data.get("system_prompt"),
+    )
+    scorer = evaluation_scorer(cfg, scorer)
+    data_path = scenario_path(eval_data, "eval")
+    dtype = str(cfg.model.get("dtype", "float32"))
+    log.info("evaluating base and trained models on %d scenarios into %s", len(scenarios), eval_dir)
+    summaries = {}
+    for label, path in (("base", base_model_path), ("trained", trained_model_path)):
+        summaries[label] = evaluate_model(path, scenarios, scorer, eval_dir / label, settings, dtype=dtype,
+                                          label=label, data_path=data_path)
+    comparison = compare_runs([eval_dir / "base", eval_dir / "trained"], eval_dir, labels=["base", "trained"])
+    base, trained = summaries["base"], summaries["trained"]
+    rate_keys = (*PRINCIPLES, "any")
+    result: dict[str, Any] = {
+        "dir": str(eval_dir),
+        "report": str(eval_dir / COMPARE_MD),
+        "scenarios": len(scenarios),
+        "base": dict(base["means"]),
+        "trained": dict(trained["means"]),
+        "delta": dict(comparison["deltas"]["trained"]["means"]),
+        "violation_rates": {"base": dict(base["violation_rates"]), "trained": dict(trained["violation_rates"])},
+        "violation_rate_delta": {k: comparison["deltas"]["trained"]["violation_rates"][k] for k in rate_keys},
+        "unscored": {"base": base["unscored"], "trained": trained["unscored"]},
+        "paired": {k: comparison["paired"]["trained"][k] for k in ("pairs", "better", "worse", "unchanged")},
+        "headline": headline(base, trained),
+        "warnings": comparison["warnings"],
+    }
+    if cfg.logging.get("backend") == "wandb":
+        from argen.evaluation.tracking import log_evaluation
+
+        delta = {f"eval/delta/{k}": v for k, v in result["delta"].items() if v is not None and k in SCORE_KEYS}
+        for label in ("base", "trained"):
+            rows = read_jsonl(eval_dir / label / RESPONSES)
+            images = [eval_dir / label / name for name in PLOTS]
+            if label == "trained":
+                images += [eval_dir / name for name in COMPARE_PLOTS]
+            log_evaluation(f"eval/{label}", summaries[label], rows, extra=delta if label == "trained" else None,
+                           images=images)
+    return result

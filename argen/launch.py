@@ -1,0 +1,270 @@
+"""Start a run's training processes from the Hydra process, without touching the accelerator here.
+
+The Hydra process (``python -m argen.train``) composes and validates the config, then, when the
+hardware asks for several processes (or when it is one job of a multirun), it:
+
+1. writes the resolved config to ``RUN_DIR/config.yaml``;
+2. picks a free TCP port for the process group's rendezvous;
+3. starts the worker processes (:mod:`argen.worker`), each reading that file:
+
+   - ``hardware.launcher=torchrun`` (CPU): ``torchrun --nproc_per_node N --master_port P -m argen.worker CONFIG``
+     (Accelerate's own launcher starts only one CPU process without mpirun);
+   - ``hardware.launcher=accelerate`` (GPUs): ``accelerate launch --config_file F --num_processes N
+     --main_process_port P -m argen.worker CONFIG``;
+   - one process (a single-process job of a multirun): ``python -m argen.worker CONFIG``;
+
+4. streams their output (also kept in ``RUN_DIR/workers.log``) and returns the summary rank 0
+   wrote to ``RUN_DIR/summary.json``, or raises :class:`~argen.errors.ArgenError` naming the
+   exit code when a worker fails.
+
+Nothing here imports torch, builds a GRPOConfig or loads a model: the parent never initialises
+accelerator state, so each job starts from clean processes and a fresh process group.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from argen.config import resolve_config_path
+from argen.errors import ArgenError, ConfigError
+
+# Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
+_DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+                    "TORCHELASTIC_RUN_ID", "ACCELERATE_MIXED_PRECISION")
+WORKER_MODULE = "argen.worker"
+STATUS_FILE = "status.json"
+WORKER_CONFIG = "worker_config.yaml"
+
+
+def free_port() -> int:
+    """A TCP port that is free on this machine right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_file(run_dir: str | Path) -> Path:
+    """The resolved config the workers read.
+
+    Not ``config.yaml``: rank 0 writes that one as in every run, and a resumed run compares it
+    with the new config, so the launcher must not overwrite it first.
+    """
+    return Path(run_dir) / WORKER_CONFIG
+
+
+def write_worker_config(cfg: DictConfig, run_dir: str | Path) -> Path:
+    """Write the fully resolved config for the workers (write, then rename: never half a file)."""
+    from omegaconf import OmegaConf
+
+    from argen.config import to_plain
+
+    path = config_file(run_dir)
+    tmp = path.with_name(f".{WORKER_CONFIG}.{os.getpid()}.tmp")
+    # Resolved here, once: `${now:}` and `${hydra:...}` mean the same thing in every rank.
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+    os.replace(tmp, path)
+    return path
+
+
+def launcher_command(cfg: DictConfig, run_dir: str | Path, port: int) -> list[str]:
+    """The command that starts this run's worker processes (pure: nothing is launched).
+
+    ``torchrun`` and ``accelerate launch`` are run as ``python -m torch.distributed.run`` and
+    ``python -m accelerate.commands.launch`` with this interpreter, so they work whether or not
+    the virtualenv's ``bin/`` is on ``PATH``; the arguments are exactly the CLI ones.
+    """
+    hw = cfg.hardware
+    n = int(hw.num_processes)
+    launcher = str(hw.get("launcher") or "none")
+    target = ["-m", WORKER_MODULE, str(config_file(run_dir))]
+    if n == 1 and launcher == "none":
+        return [sys.executable, *target]
+    if launcher == "torchrun":
+        return [
+            sys.executable, "-m", "torch.distributed.run",
+            "--nnodes", "1",
+            "--nproc_per_node", str(n),
+            "--master_addr", "127.0.0.1",
+            "--master_port", str(port),
+            *target,
+        ]
+    if launcher == "accelerate":
+        if not hw.get("accelerate_config"):
+            raise ConfigError("hardware.accelerate_config", "is required when hardware.launcher=accelerate")
+        return [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--config_file", str(resolve_config_path(hw.accelerate_config)),
+            "--num_processes", str(n),
+            "--num_machines", "1",
+            "--main_process_port", str(port),
+            # One source of truth for precision: the hardware group (also GRPOConfig's bf16).
+            "--mixed_precision", "bf16" if hw.get("bf16") else "no",
+            *target,
+        ]
+    raise ConfigError(
+        "hardware.launcher",
+        f"must be torchrun (CPU processes) or accelerate (GPUs) for {n} processes, got {launcher!r}",
+    )
+
+
+def check_launch_requirements(cfg: DictConfig) -> None:
+    """Fail with a clear message, before anything starts, when the launcher lacks a dependency."""
+    hw = cfg.hardware
+    if str(hw.get("launcher")) != "accelerate" or not hw.get("accelerate_config"):
+        return
+    import importlib.util
+
+    import yaml
+
+    path = resolve_config_path(hw.accelerate_config)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError("hardware.accelerate_config", f"{path} is not valid YAML: {exc}") from None
+    if raw.get("distributed_type") == "DEEPSPEED" and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("hardware.accelerate_config", f"{path} uses DeepSpeed, which is not installed: pip install -e '.[gpu]'")
+
+
+def worker_env() -> dict[str, str]:
+    """The workers' environment: ours, minus stale distributed variables, unbuffered output."""
+    env = {k: v for k, v in os.environ.items() if k not in _DISTRIBUTED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
+    """Record how a job ended (``completed`` | ``failed`` | ``running``) in ``RUN_DIR/status.json``."""
+    path = Path(run_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"status": status, **fields}, indent=2, default=str))
+    os.replace(tmp, path)  # a reader never sees half a file
+    return path
+
+
+def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Run this job's training in fresh worker processes; return the summary rank 0 wrote."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_launch_requirements(cfg)
+    write_worker_config(cfg, run_dir)
+    summary_path = _result_dir(cfg, run_dir) / "summary.json"
+    started = time.time()
+    cmd = launcher_command(cfg, run_dir, free_port())
+    rc, last_lines = _run_streaming(cmd, run_dir / "workers.log")
+    if rc != 0:
+        label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(str(cfg.hardware.get("launcher")), "worker")
+        raise ArgenError(_failure_message(label, rc, last_lines, run_dir / "workers.log"))
+    # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
+    if not summary_path.is_file() or summary_path.stat().st_mtime < started - 1:
+        raise ArgenError(f"the workers exited cleanly but wrote no {summary_path}; see {run_dir / 'workers.log'}")
+    return json.loads(summary_path.read_text())
+
+
+def _result_dir(cfg: DictConfig, run_dir: Path) -> Path:
+    """Where rank 0 writes the summary: the run dir, or the original one when resuming."""
+    resume = cfg.get("resume", False)
+    if resume in (False, None, "false", "False", ""):
+        return run_dir
+    from argen.training.resume import resolve_resume
+
+    resolved = resolve_resume(resume, run_dir)
+    return resolved[0] if resolved else run_dir
+
+
+def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str]]:
+    """Run ``cmd`` in its own process group, copying its output to our stdout and ``log_path``."""
+    tail: collections.deque[str] = collections.deque(maxlen=400)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=worker_env(),
+            text=True, errors="replace", bufsize=1,
+            # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
+            start_new_session=True,
+        )
+        with _forward_signals(proc) as received:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                log.write(line)
+                tail.append(line.rstrip("\n"))
+            rc = proc.wait()
+        sys.stdout.flush()
+    if received:
+        # An interrupt stops the sweep too (unlike a failed job): re-raise it as such.
+        signum = received[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+    return rc, list(tail)
+
+
+@contextlib.contextmanager
+def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
+    """While the workers run, pass SIGINT/SIGTERM on to their process group (they checkpoint and stop)."""
+    received: list[int] = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, forward)
+    except ValueError:  # not the main thread: signals cannot be handled here, nothing to forward
+        previous = {}
+    try:
+        yield received
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            # Give the ranks time to save, then make sure nothing is left behind.
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+# The exception line of a Python traceback, as torch prints it from a rank ("[rank0]: ValueError: ...").
+_EXCEPTION_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)(?::\s.*)?)$")
+_WORKER_ERROR = re.compile(r"^(?:\[rank\d+\]:\s*)?" + re.escape(WORKER_MODULE) + r": error: (.*)$")
+
+
+def _failure_message(label: str, rc: int, tail: Sequence[str], log_path: Path) -> str:
+    """Exit code, the workers' own one-line error (or the exception they died of), and the full log."""
+    how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+    reason = None
+    for pattern in (_WORKER_ERROR, _EXCEPTION_LINE):
+        reason = next((m.group(1) for line in reversed(tail) if (m := pattern.match(line.strip()))), None)
+        if reason:
+            break
+    msg = f"training workers failed ({label}, {how})"
+    if reason:
+        msg += f": {reason}"
+    return msg + f"; full output in {log_path}"

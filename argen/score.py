@@ -1,0 +1,316 @@
+"""Entry point: ``python -m argen.score input=FILE.jsonl output=OUT.jsonl [judge=...]``.
+
+Scores responses that already exist (another model's answers, a reference set) through the
+same judge -> policies -> rubric path as training and evaluation (:func:`build_scorer`). The
+whole input is validated before the judge sees anything; output rows are appended batch by
+batch, so a crash loses at most the batch in flight, and a re-run with the same output skips
+every row already there. docs/rubric.md describes the scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from argen.errors import ArgenError, ConfigError, DataError, user_errors
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+PROG = "argen.score"
+# Keys the score command writes into each row; an input field of the same name moves to "input".
+OUTPUT_KEYS = (
+    "tier", "scope", "ahimsa", "dharma", "helpfulness", "combined", "response_scope", "referral_strength",
+    "violations", "error", "raw_ahimsa", "referral_gap", "referral_factor", "scope_factor", "severity_penalty",
+    "policy_violations", "verdict", "source_line", "source_sha1", "scored_by",
+)
+
+log = logging.getLogger(PROG)
+
+
+@dataclass(frozen=True)
+class InputRow:
+    """One validated input line."""
+
+    line: int
+    data: dict[str, Any]
+    prompt: str
+    response: str
+    tier: str | None
+    scope: str | None
+
+    @property
+    def sha1(self) -> str:
+        """Identifies the row's content: a re-run skips a line only if this still matches."""
+        blob = json.dumps([self.prompt, self.response, self.tier, self.scope], ensure_ascii=False)
+        return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+
+
+def _response_text(value: Any, path: Path, line: int) -> str:
+    """A response as text; a chat completion (``[{"role": "assistant", "content": ...}]``) is accepted."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
+        return "".join(m["content"] for m in value if m.get("role", "assistant") == "assistant")
+    if value is None:
+        raise DataError(path, "missing 'response'", line)
+    raise DataError(path, f"'response' must be a string (or a list of chat messages), got {type(value).__name__}", line)
+
+
+def read_inputs(path: str | Path, limit: int | None = None) -> list[InputRow]:
+    """Read and validate every row of the input (all of them, so no error waits behind a slow judge)."""
+    from argen.data.scenarios import iter_jsonl, parse_label
+
+    p = Path(path)
+    rows: list[InputRow] = []
+    for line, obj in iter_jsonl(p):
+        prompt = obj.get("prompt")
+        if prompt is None:
+            raise DataError(p, "missing 'prompt'", line)
+        if not isinstance(prompt, str):
+            raise DataError(p, f"'prompt' must be a string, got {type(prompt).__name__}", line)
+        if not prompt.strip():
+            raise DataError(p, "'prompt' is empty", line)
+        response = _response_text(obj.get("response"), p, line)
+        tier = parse_label(obj.get("tier"), "tier", prompt, p, line)
+        scope = parse_label(obj.get("scope"), "scope", prompt, p, line)
+        rows.append(InputRow(line, obj, prompt, response, tier, scope))
+    if not rows:
+        raise DataError(p, "no rows to score (the file is empty)")
+    return rows[:limit] if limit else rows
+
+
+def summary_path(output: Path) -> Path:
+    """``OUT.jsonl`` -> ``OUT.summary.json`` (beside the output)."""
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    return output.with_name(stem + ".summary.json")
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line left by a crash, so appends start on a clean line."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - cut)
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+
+
+def _read_output(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not a scored-rows file (invalid JSON: {exc.msg}); choose another output", number) from None
+        if not isinstance(row, dict) or "source_line" not in row or "source_sha1" not in row:
+            raise DataError(path, "not a file written by argen.score (no source_line/source_sha1); choose another output", number)
+        rows.append(row)
+    return rows
+
+
+def _write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` atomically (a crash leaves the old file or the new one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def resume_state(
+    output: Path, inputs: Sequence[InputRow], scored_by: Mapping[str, Any], retry_errors: bool
+) -> tuple[set[int], int]:
+    """Lines of ``inputs`` already scored in ``output`` (and how many failed rows were dropped).
+
+    Refuses an output that holds rows of another input file or of another judge/rubric: mixing
+    them would make one file of incomparable scores.
+    """
+    if not output.is_file():
+        return set(), 0
+    _drop_torn_tail(output)
+    by_line = {r.line: r for r in inputs}
+    rows = _read_output(output)
+    done: set[int] = set()
+    keep: list[dict[str, Any]] = []
+    dropped = 0
+    for row in rows:
+        line = row.get("source_line")
+        source = by_line.get(line) if isinstance(line, int) else None
+        if source is None or source.sha1 != row.get("source_sha1"):
+            raise ArgenError(
+                f"{output} holds a row for input line {line} that does not match {PROG} input "
+                "(another input file, or the input changed); write to a fresh output or delete that file"
+            )
+        if row.get("scored_by") != dict(scored_by):
+            raise ArgenError(
+                f"{output} holds rows scored by {row.get('scored_by')}, not {dict(scored_by)}; "
+                "write to a fresh output so scores of different judges or rubrics do not mix"
+            )
+        if retry_errors and row.get("combined") is None:
+            dropped += 1
+            continue
+        done.add(line)
+        keep.append(row)
+    if dropped:
+        _write_rows(output, keep)
+    return done, dropped
+
+
+def output_row(source: InputRow, record: Mapping[str, Any], scored_by: Mapping[str, Any]) -> dict[str, Any]:
+    """The input row, with the scores added; input fields the scores would overwrite move to ``input``."""
+    row = dict(source.data)
+    new: dict[str, Any] = {"tier": source.tier, "scope": source.scope, **record}
+    new.update({"source_line": source.line, "source_sha1": source.sha1, "scored_by": dict(scored_by)})
+    moved = {k: row.pop(k) for k in OUTPUT_KEYS if k in row and row[k] != new.get(k, object())}
+    for key in OUTPUT_KEYS:
+        row.pop(key, None)
+    row.update(new)
+    if moved:
+        row["input"] = {**(row.get("input") if isinstance(row.get("input"), dict) else {}), **moved}
+    return row
+
+
+def _batches(items: Sequence[InputRow], size: int) -> Iterator[Sequence[InputRow]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
+    """The command's own keys, each error naming its key; returns (input, output)."""
+    usage = f"python -m {PROG} input=FILE.jsonl output=OUT.jsonl"
+    if not cfg.get("input"):
+        raise ConfigError("input", f"is required: {usage}")
+    if not cfg.get("output"):
+        raise ConfigError("output", f"is required: {usage}")
+    for key in ("batch_size",):
+        value = cfg.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(key, f"must be a positive integer, got {value!r}")
+    limit = cfg.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError("limit", f"must be a positive integer or null, got {limit!r}")
+    src, out = Path(str(cfg.input)), Path(str(cfg.output))
+    if not src.is_file():
+        raise DataError(src, "input file not found")
+    if out.exists() and out.resolve() == src.resolve():
+        raise ConfigError("output", "is the input file; choose another path so the input is not overwritten")
+    if out.exists() and not out.is_file():
+        raise ConfigError("output", f"{out} is not a file")
+    return src, out
+
+
+def run_score(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, score what is not scored yet, write rows and the summary; returns the summary."""
+    from tqdm import tqdm
+
+    from argen.evaluation.summary import summarise
+    from argen.scoring.build import build_scorer
+    from argen.scoring.verdict import JudgeRequest
+
+    src, out = check_settings(cfg)
+    inputs = read_inputs(src, cfg.get("limit"))
+    scorer = build_scorer(cfg)
+    scorer.judge.preflight()
+    scored_by = {
+        "judge": scorer.judge.name,
+        "rubric_version": scorer.rubric.version,
+        "rubric_mode": scorer.rubric.mode,
+        # Policy names, so rows scored with another policy set are not mixed in.
+        "policies": list(getattr(scorer.policies, "names", None) or ()),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done, dropped = resume_state(out, inputs, scored_by, bool(cfg.get("retry_errors", False)))
+    pending = [r for r in inputs if r.line not in done]
+    started = time.perf_counter()
+    try:
+        with tqdm(total=len(pending), desc=PROG, unit="row", file=sys.stderr, disable=not cfg.get("progress", True)) as bar:
+            with open(out, "a", encoding="utf-8") as fh:
+                for batch in _batches(pending, int(cfg.batch_size)):
+                    requests = [JudgeRequest(r.prompt, r.response, r.tier, r.scope) for r in batch]
+                    results = scorer.score_blocking(requests)
+                    # One write per batch, flushed and synced: a crash loses only the batch in flight.
+                    fh.write("".join(json.dumps(output_row(r, res.to_record(), scored_by), ensure_ascii=False) + "\n"
+                                     for r, res in zip(batch, results, strict=True)))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    bar.update(len(batch))
+    finally:
+        import asyncio
+
+        asyncio.run(scorer.judge.aclose())
+    elapsed = time.perf_counter() - started
+
+    rows = _read_output(out)
+    if [r["source_line"] for r in rows] != sorted(r["source_line"] for r in rows):
+        # Retried rows were appended at the end: put the file back in input order.
+        rows.sort(key=lambda r: r["source_line"])
+        _write_rows(out, rows)
+    meta = {
+        "input": str(src),
+        "output": str(out),
+        **scored_by,
+        "new_rows": len(pending),
+        "resumed_rows": len(done),
+        "retried_rows": dropped,
+        "seconds": round(elapsed, 3),
+        "judge_stats": scorer.judge.stats(),
+    }
+    summary = summarise(rows, meta=meta, policy_ids=tuple(getattr(scorer.policies, "ids", None) or ()))
+    path = summary_path(out)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    print(summary_text(summary, path), flush=True)
+    return summary
+
+
+def summary_text(summary: Mapping[str, Any], path: Path) -> str:
+    """What the command prints: overall means and violation rates, then per tier and per scope."""
+    from argen.evaluation.summary import number, percent
+
+    def block(name: str, b: Mapping[str, Any]) -> str:
+        m, v = b["means"], b["violation_rates"]
+        return (
+            f"  {name:<11} n={b['n']:<5} combined {number(m.get('combined'))}  ahimsa {number(m.get('ahimsa'))}  "
+            f"dharma {number(m.get('dharma'))}  helpfulness {number(m.get('helpfulness'))}  violations "
+            f"A {percent(v.get('ahimsa'))} D {percent(v.get('dharma'))} H {percent(v.get('helpfulness'))}"
+        )
+
+    lines = [
+        f"{PROG}: {summary['n']} rows scored by {summary.get('judge')} (rubric {summary.get('rubric_version')}, "
+        f"{summary.get('rubric_mode')}): {summary['scored']} scored, {summary['unscored']} unscored; "
+        f"{summary.get('new_rows', 0)} new, {summary.get('resumed_rows', 0)} already there",
+        block("all", summary),
+    ]
+    for label, groups in (("tier", summary["by_tier"]), ("scope", summary["by_scope"])):
+        for key, b in groups.items():
+            lines.append(block(f"{label} {key}", b))
+    lines.append(f"{PROG}: rows in {summary.get('output')}, summary in {path}")
+    return "\n".join(lines)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="score", version_base=None)
+def main(cfg: DictConfig) -> dict | None:
+    """Score the responses in ``input`` into ``output``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with user_errors(PROG):
+        return run_score(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""One table for a whole sweep: ``python -m argen.summarize SWEEP_DIR``.
+
+Reads every job dir of a Hydra multirun (``SWEEP_DIR/0``, ``SWEEP_DIR/1``, ...) and writes into
+the sweep dir:
+
+- ``summary.csv`` and ``summary.md``: one row per job with its overrides (from
+  ``.hydra/overrides.yaml``), status (``status.json``), steps, the final (last-quarter) mean of
+  the total reward and of each reward function (``metrics.jsonl``), the end-of-training
+  evaluation scores when the run has them (``summary.json`` ``evaluation``), and wall time;
+- ``summary.png``: the final reward against a numeric swept key (e.g. ``grpo.beta``), one line
+  per combination of the other swept keys (e.g. the reward preset); a bar per job otherwise.
+
+The same tables are written at the end of every multirun by :class:`SweepSummaryCallback`
+(configured in ``conf/train.yaml`` under ``hydra.callbacks``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from argen.errors import ArgenError, DataError, user_errors
+from argen.reporting.metrics import read_jsonl, series
+
+log = logging.getLogger(__name__)
+
+JOB_MARKERS = (".hydra/overrides.yaml", "status.json", "summary.json", "worker_config.yaml", "config.yaml")
+# Columns every table starts with; score columns follow in the order they are found.
+LEAD_COLUMNS = ("job", "overrides", "status", "steps", "reward")
+TAIL_COLUMNS = ("wall_s", "error", "run_dir")
+
+
+def is_job_dir(path: Path) -> bool:
+    """A directory one sweep job wrote into."""
+    return path.is_dir() and any((path / marker).exists() for marker in JOB_MARKERS)
+
+
+def job_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The sweep's job dirs, in job order (numeric names first, by number)."""
+    root = Path(sweep_dir)
+    dirs = [p for p in root.iterdir() if is_job_dir(p)]
+    return sorted(dirs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+
+
+def read_overrides(job_dir: Path) -> list[str]:
+    """The job's task overrides as Hydra recorded them (``key=value`` strings)."""
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    try:
+        return [str(o) for o in OmegaConf.load(path)]
+    except Exception as exc:  # a torn or hand-edited file: say which one
+        raise DataError(str(path), f"cannot read the overrides: {exc}") from None
+
+
+def override_key(override: str) -> str:
+    """``+grpo.beta=0.1`` -> ``grpo.beta``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def last_quarter(values: Sequence[float]) -> float | None:
+    """Mean of the last quarter of a series (at least its last point): the 'final' value of a run."""
+    if not values:
+        return None
+    q = max(1, len(values) // 4)
+    return sum(values[-q:]) / q
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        log.warning("%s: unreadable (%s); treated as missing", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def reward_columns(job_dir: Path, summary: Mapping[str, Any]) -> dict[str, float]:
+    """Last-quarter means of the total reward and of each reward function (``rewards/<name>/mean``)."""
+    rows = [r for r in read_jsonl(job_dir / "metrics.jsonl") if "reward" in r]
+    out: dict[str, float] = {}
+    if rows:
+        names = sorted({k.split("/")[1] for r in rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})
+        for column, key in [("reward", "reward"), *[(f"reward_{n}", f"rewards/{n}/mean") for n in names]]:
+            value = last_quarter(series(rows, key)[1])
+            if value is not None:
+                out[column] = round(value, 4)
+        return out
+    # No metrics file (e.g. copied summaries only): fall back to the run summary's quarter means.
+    for key, q in (summary.get("quarters") or {}).items():
+        column = "reward" if key == "reward" else "reward_" + key.split("/")[1]
+        if isinstance(q, Mapping) and isinstance(q.get("last"), (int, float)):
+            out[column] = round(float(q["last"]), 4)
+    return out
+
+
+def evaluation_columns(evaluation: Any) -> dict[str, float]:
+    """Flatten an end-of-training evaluation into ``eval_<model>_<score>`` columns.
+
+    Every block with ``means`` (e.g. ``evaluation.base``, ``evaluation.trained``) contributes its
+    mean scores and its ``any`` violation rate; other top-level numbers (e.g. a ``delta``) are
+    kept as ``eval_<name>``.
+    """
+    out: dict[str, float] = {}
+    if not isinstance(evaluation, Mapping):
+        return out
+
+    def block(prefix: str, node: Mapping[str, Any]) -> None:
+        for key, value in (node.get("means") or {}).items():
+            if _is_number(value):
+                out[f"{prefix}{key}"] = round(float(value), 4)
+        rate = (node.get("violation_rates") or {}).get("any")
+        if _is_number(rate):
+            out[f"{prefix}violations_any"] = round(float(rate), 4)
+
+    if isinstance(evaluation.get("means"), Mapping):
+        block("eval_", evaluation)
+    for name, node in evaluation.items():
+        if name in ("means", "violation_rates"):
+            continue
+        if isinstance(node, Mapping) and isinstance(node.get("means"), Mapping):
+            block(f"eval_{name}_", node)
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                if _is_number(value):
+                    out[f"eval_{name}_{key}"] = round(float(value), 4)
+        elif _is_number(value := node):
+            out[f"eval_{name}"] = round(float(value), 4)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    """Everything the sweep table shows about one job."""
+    overrides = read_overrides(job_dir)
+    status = _json(job_dir / "status.json")
+    summary = _json(job_dir / "summary.json")
+    row: dict[str, Any] = {
+        "job": job_dir.name,
+        "overrides": " ".join(overrides),
+        # No status.json: the job was killed before recording (or was run by an older version).
+        "status": status.get("status") or summary.get("status") or ("completed" if summary else "incomplete"),
+        "steps": summary.get("steps", status.get("steps")),
+    }
+    for o in overrides:
+        if "=" in o:
+            row[f"override:{override_key(o)}"] = o.split("=", 1)[1]
+    row.update(reward_columns(job_dir, summary))
+    row.update(evaluation_columns(summary.get("evaluation")))
+    row["wall_s"] = status.get("wall_s", summary.get("wall_s"))
+    row["error"] = status.get("error", "")
+    try:
+        row["run_dir"] = str(job_dir.relative_to(sweep_dir))
+    except ValueError:
+        row["run_dir"] = str(job_dir)
+    return row
+
+
+def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per job dir under ``sweep_dir``."""
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise DataError(str(root), "is not a directory (expected a sweep dir such as multirun/<date_time>)")
+    return [job_row(d, root) for d in job_dirs(root)]
+
+
+def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Table columns: lead, per-principle rewards, evaluation scores, tail; per-override columns last."""
+    seen: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in seen:
+                seen.append(key)
+    middle = [k for k in seen if k not in LEAD_COLUMNS and k not in TAIL_COLUMNS and not k.startswith("override:")]
+    rewards = sorted(k for k in middle if k.startswith("reward_"))
+    evals = [k for k in middle if k.startswith("eval_")]
+    rest = [k for k in middle if k not in rewards and k not in evals]
+    overrides = [k for k in seen if k.startswith("override:")]
+    return [*LEAD_COLUMNS, *rewards, *evals, *rest, *TAIL_COLUMNS, *overrides]
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """All columns, one row per job."""
+    cols = columns(rows)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in cols})
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Path, plot: Path | None) -> Path:
+    """A readable table (per-override columns left out: the overrides column says it all)."""
+    cols = [c for c in columns(rows) if not c.startswith("override:") and c != "run_dir"]
+    done = sum(1 for r in rows if r.get("status") == "completed")
+    lines = [
+        f"# Sweep summary: {sweep_dir}",
+        "",
+        f"{len(rows)} jobs, {done} completed. Rewards are last-quarter means of the training log "
+        "(`reward` is the weighted total TRL optimises; `reward_<name>` each reward function's mean). "
+        "`eval_*` columns are end-of-training evaluation scores where the run has them.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    if plot is not None:
+        lines += ["", f"![sweep summary]({plot.name})"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def plot_metric(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(column, axis label) to plot: an evaluation combined score, else a training reward."""
+    done = [r for r in rows if r.get("status") == "completed"]
+    for col in ("eval_trained_combined", "eval_combined"):
+        if done and all(_is_number(r.get(col)) for r in done):
+            return col, "evaluation combined score (trained model)"
+    swept = {k.split(":", 1)[1] for r in rows for k in r if k.startswith("override:")}
+    principles = sorted({k for r in done for k in r if k.startswith("reward_")})
+    if any(k == "reward" or k.startswith("reward.") for k in swept) and principles:
+        # The weighted total is not comparable across weight presets: use the unweighted mean.
+        for r in done:
+            vals = [r[k] for k in principles if _is_number(r.get(k))]
+            r["reward_principle_mean"] = round(sum(vals) / len(vals), 4) if vals else None  # type: ignore[index]
+        return "reward_principle_mean", "mean of the reward functions (last quarter, unweighted)"
+    if done and any(_is_number(r.get("reward")) for r in done):
+        return "reward", "total reward (last quarter)"
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def write_plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+    """Final reward against a numeric swept key, one line per other-key combination; else bars."""
+    rows = [dict(r) for r in rows]
+    chosen = plot_metric(rows)
+    if chosen is None:
+        return None
+    metric, label = chosen
+    done = [r for r in rows if r.get("status") == "completed" and _is_number(r.get(metric))]
+    if not done:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in columns(done) if k.startswith("override:")]
+    numeric = [k for k in keys if len({r.get(k) for r in done}) > 1 and all(_as_float(r.get(k)) is not None for r in done)]
+    # Prefer beta on the x axis: it is the usual numeric sweep.
+    numeric.sort(key=lambda k: (k != "override:grpo.beta", k))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    if numeric:
+        x_key = numeric[0]
+        others = [k for k in keys if k != x_key and len({r.get(k) for r in done}) > 1]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in done:
+            name = " ".join(f"{k.split(':', 1)[1]}={r.get(k)}" for k in others) or "all jobs"
+            groups.setdefault(name, []).append(r)
+        for name, members in groups.items():
+            members.sort(key=lambda r: _as_float(r.get(x_key)))
+            ax.plot([_as_float(r.get(x_key)) for r in members], [r[metric] for r in members], marker="o", label=name)
+        ax.set_xlabel(x_key.split(":", 1)[1])
+        ax.legend(loc="best", fontsize=8)
+    else:
+        labels = [r.get("overrides") or f"job {r['job']}" for r in done]
+        ax.bar(range(len(done)), [r[metric] for r in done], color="tab:blue")
+        ax.set_xticks(range(len(done)))
+        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+        ax.set_xlabel("job")
+    ax.set_ylabel(label)
+    ax.set_title("Sweep: final reward per job")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def summarize(sweep_dir: str | Path) -> dict[str, Any]:
+    """Write summary.csv, summary.md and summary.png into ``sweep_dir``; return rows and paths."""
+    root = Path(sweep_dir)
+    rows = collect(root)
+    if not rows:
+        raise DataError(str(root), "has no job dirs (expected subdirectories 0, 1, ... written by `python -m argen.train -m`)")
+    plot = write_plot(rows, root / "summary.png")
+    return {
+        "rows": rows,
+        "csv": write_csv(rows, root / "summary.csv"),
+        "markdown": write_markdown(rows, root / "summary.md", root, plot),
+        "plot": plot,
+    }
+
+
+class SweepSummaryCallback(Callback):
+    """Hydra callback: summarise the sweep dir when a multirun ends (never fails the sweep)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            result = summarize(sweep_dir)
+        except ArgenError as err:
+            log.warning("sweep summary not written: %s", err)
+            return
+        failed = [r["job"] for r in result["rows"] if r["status"] == "failed"]
+        print(f"argen: sweep of {len(result['rows'])} jobs summarised in {result['markdown']}", flush=True)
+        if failed:
+            # Every job ran; the exit status still says that some failed (make, CI and scripts notice).
+            print(f"argen.train: {len(failed)} of {len(result['rows'])} sweep jobs failed: {', '.join(failed)} "
+                  f"(status.json in each job dir)", file=sys.stderr, flush=True)
+            raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m argen.summarize SWEEP_DIR``: (re)write the sweep's summary files."""
+    parser = argparse.ArgumentParser(prog="python -m argen.summarize", description=__doc__.split("\n")[0])
+    parser.add_argument("sweep_dir", help="a multirun dir (its job dirs are 0/, 1/, ...)")
+    args = parser.parse_args(argv)
+    with user_errors("argen.summarize"):
+        result = summarize(args.sweep_dir)
+    print(Path(result["markdown"]).read_text(), end="")
+    print(f"wrote {result['csv']}, {result['markdown']}" + (f", {result['plot']}" if result["plot"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

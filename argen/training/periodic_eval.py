@@ -1,0 +1,169 @@
+"""Periodic evaluation during training: the current policy on a fixed subset of evaluation scenarios.
+
+Every ``eval.every_n_steps`` optimizer steps (and once before the first step), the policy
+answers the first ``eval.periodic_limit`` evaluation scenarios (default: ``eval.limit``) with
+low-temperature sampling (``eval.temperature``; 0 = greedy) and ``eval.max_new_tokens`` new tokens, and the
+answers go through the training scorer, i.e. the same judge, policies and rubric as the rewards.
+The means are logged as ``eval/<principle>`` and ``eval/combined`` (ArGen's evaluation formula),
+plus ``eval/violation_rate`` (share of answers violating any principle), ``eval/unscored_frac``
+and ``eval/seconds``; each answer with its verdict is appended to ``periodic_eval.jsonl``.
+
+Generation runs in eval mode under a forked RNG (so evaluating does not change the training's
+random stream) and the model's train mode is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from argen.data.dataset import chat_prompt
+from argen.data.scenarios import Scenario
+from argen.errors import ConfigError, JudgeError
+from argen.scoring.pipeline import Scorer
+from argen.scoring.verdict import PRINCIPLES, JudgeRequest
+
+log = logging.getLogger(__name__)
+
+
+def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
+    """Validate ``eval.periodic_limit`` (the rest of ``eval`` is checked by argen.config)."""
+    value = ev.get("periodic_limit")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
+    limit = ev.get("limit")
+    if value is not None and isinstance(limit, int) and value > limit:
+        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation")
+
+
+def generate_responses(
+    model: Any,
+    tokenizer: Any,
+    conversations: Sequence[list[dict[str, str]]],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+) -> list[str]:
+    """Answer each conversation with ``model`` (left-padded batches); returns the decoded answers."""
+    import torch
+
+    texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sampling: dict[str, Any] = {"do_sample": False}
+    if temperature > 0:
+        sampling = {"do_sample": True, "temperature": float(temperature)}
+    answers: list[str] = []
+    device = next(model.parameters()).device
+    for i in range(0, len(texts), batch_size):
+        # The chat template already holds the special tokens the model expects.
+        enc = tokenizer(texts[i : i + batch_size], return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=int(max_new_tokens), pad_token_id=pad_id, **sampling)
+        answers.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
+    return answers
+
+
+def eval_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """``eval/*`` means over scored records (``ScoredResponse.to_record()`` rows); unscored are left out."""
+    out: dict[str, float] = {}
+    scored = [r for r in records if r.get("combined") is not None]
+    for name in (*PRINCIPLES, "combined"):
+        values = [float(r[name]) for r in scored if r.get(name) is not None and math.isfinite(float(r[name]))]
+        if values:
+            out[f"eval/{name}"] = sum(values) / len(values)
+    if scored:
+        out["eval/violation_rate"] = sum(bool(r.get("violations")) for r in scored) / len(scored)
+    out["eval/unscored_frac"] = (len(records) - len(scored)) / max(1, len(records))
+    return out
+
+
+class PeriodicEvaluator:
+    """Generates answers for a fixed scenario subset and scores them with the training scorer."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        tokenizer: Any,
+        scenarios: Sequence[Scenario],
+        *,
+        system_prompt: str | None,
+        max_new_tokens: int,
+        temperature: float,
+        batch_size: int,
+        seed: int = 0,
+    ):
+        self.scorer = scorer
+        self.tokenizer = tokenizer
+        self.scenarios = list(scenarios)
+        self.system_prompt = system_prompt
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def evaluate(
+        self,
+        model: Any,
+        step: int,
+        *,
+        shard: tuple[int, int] = (0, 1),
+        run_async: Callable[[Any], Any] | None = None,
+        gather: Callable[[list], list] | None = None,
+    ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """Evaluate ``model`` (an unwrapped module) at ``step``: (``eval/*`` metrics, per-answer records).
+
+        ``shard=(index, count)`` splits the scenarios across processes and ``gather`` joins the
+        per-process records (both given in multi-process runs); ``run_async`` runs the scorer's
+        coroutine on the loop the reward functions use, so judge clients stay on one loop.
+        """
+        import torch
+
+        started = time.perf_counter()
+        index, count = shard
+        mine = self.scenarios[index::count]
+        was_training = model.training
+        model.eval()
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+        try:
+            # A forked RNG: evaluating must not shift the sampling of the training that follows.
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.seed + step)
+                answers = generate_responses(
+                    model,
+                    self.tokenizer,
+                    [chat_prompt(self.system_prompt, s.prompt) for s in mine],
+                    max_new_tokens=self.max_new_tokens,
+                    temperature=self.temperature,
+                    batch_size=self.batch_size,
+                )
+        finally:
+            if was_training:
+                model.train()
+        requests = [JudgeRequest(prompt=s.prompt, response=a, tier=s.tier, scope=s.scope) for s, a in zip(mine, answers)]
+        records: list[dict[str, Any]] = []
+        if requests:
+            try:
+                coro = self.scorer.score(requests)
+                results = run_async(coro) if run_async is not None else asyncio.run(coro)
+            except JudgeError as exc:
+                # Evaluation is a side view of training: report it and carry on.
+                log.warning("periodic evaluation at step %d could not be scored: %s", step, exc)
+                results = None
+            for i, (scenario, req) in enumerate(zip(mine, requests)):
+                row = {"step": step, "id": scenario.id, "prompt": req.prompt, "tier": req.tier, "scope": req.scope, "response": req.response}
+                if results is not None:
+                    row.update(results[i].to_record())
+                else:
+                    row.update({"combined": None, "error": "judge failed"})
+                records.append(row)
+        if gather is not None:
+            records = gather(records)
+        metrics = eval_metrics(records)
+        metrics["eval/seconds"] = time.perf_counter() - started
+        return metrics, records

@@ -1,0 +1,101 @@
+"""Continue a run from its last completed checkpoint, refusing silent config changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from argen.errors import ConfigError
+from argen.training.checkpoints import latest_checkpoint
+
+# Keys that may differ between the original run and its resumption.
+IGNORED_KEYS = ("resume", "resume_allow_changes")
+
+
+def resolve_resume(resume: Any, run_dir: Path) -> tuple[Path, Path] | None:
+    """Map ``resume`` (false | true | a run dir | a checkpoint dir) to (run dir, checkpoint dir)."""
+    if resume in (False, None, "false", "False", ""):
+        return None
+    if resume in (True, "true", "True"):
+        target = run_dir
+    else:
+        target = Path(str(resume)).expanduser()
+        if not target.exists():
+            raise ConfigError("resume", f"{target} does not exist")
+    if target.name.startswith("checkpoint-") and (target / "trainer_state.json").is_file():
+        return target.parent.parent, target
+    checkpoint = latest_checkpoint(target / "checkpoints")
+    if checkpoint is None:
+        raise ConfigError("resume", f"no completed checkpoint under {target / 'checkpoints'} (nothing to resume)")
+    return target, checkpoint
+
+
+def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Keys whose values differ (or exist on one side only), as ``key: old -> new`` lines."""
+    a = {k: v for k, v in flatten(saved).items() if k.split(".")[0] not in IGNORED_KEYS}
+    b = {k: v for k, v in flatten(current).items() if k.split(".")[0] not in IGNORED_KEYS}
+    missing = object()
+    return [
+        f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key, missing) != b.get(key, missing)
+    ]
+
+
+def check_same_config(run_dir: Path, current: Mapping[str, Any], allow_changes: bool) -> list[str]:
+    """Refuse to resume with a different config unless ``resume_allow_changes=true``; return the differences."""
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise ConfigError("resume", f"{run_dir} has no config.yaml: not an ArGen run dir")
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
+    diffs = config_differences(saved, current)  # type: ignore[arg-type]
+    if diffs and not allow_changes:
+        listing = "; ".join(diffs[:20]) + (f"; ... {len(diffs) - 20} more" if len(diffs) > 20 else "")
+        raise ConfigError(
+            "resume",
+            f"the config differs from the run being resumed ({listing}); "
+            "pass resume_allow_changes=true to resume anyway",
+        )
+    return diffs
+
+
+def resume_config(cfg, task_overrides: list[str]):
+    """The config to resume with: the run's own saved config, plus this command's key overrides.
+
+    ``python -m argen.train resume=RUN_DIR`` continues exactly as configured. Key overrides
+    (``grpo.max_steps=60``) are applied on top of the saved config, and :func:`check_same_config`
+    then refuses them unless ``resume_allow_changes=true``. Group overrides (``model=...``) cannot
+    be applied to a saved config and are refused.
+    """
+    resume = cfg.get("resume", False)
+    if resume in (False, None, True, "false", "False", "true", "True", ""):
+        return cfg
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    resolved = resolve_resume(resume, Path("."))
+    assert resolved is not None
+    saved = OmegaConf.load(resolved[0] / "config.yaml")
+    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
+        key = override.key_or_group
+        if key.startswith("resume") or key.startswith("hydra"):
+            continue
+        if "." not in key:
+            raise ConfigError(key, "config groups cannot change when resuming; override single keys instead")
+        OmegaConf.update(saved, key, override.value(), force_add=True)
+    saved.resume = resume
+    saved.resume_allow_changes = cfg.get("resume_allow_changes", False)
+    return saved

@@ -1,0 +1,59 @@
+"""One training process started by :mod:`argen.launch`: ``python -m argen.worker RUN_DIR/config.yaml``.
+
+Every rank reads the same resolved config (written by the Hydra process, which never runs in
+here) and trains in the same run dir: the directory holding that file. Rank 0 alone writes
+checkpoints, metrics, plots and ``summary.json`` (the runner and its callbacks check the rank).
+A user-fixable error prints one line, ``argen.worker: error: ...``, and exits with status 2; the
+launcher quotes that line in the job's failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from argen.errors import ArgenError, DataError, user_errors
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train from a resolved config file; return the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with user_errors("argen.worker"):
+        if len(argv) != 1:
+            raise ArgenError("usage: python -m argen.worker RUN_DIR/config.yaml")
+        config_path = Path(argv[0])
+        if not config_path.is_file():
+            raise DataError(str(config_path), "resolved config not found (the launcher writes it before starting workers)")
+        logging.basicConfig(
+            level=logging.INFO if _rank() == 0 else logging.WARNING,
+            format=f"[rank {_rank()}] %(asctime)s %(name)s %(levelname)s: %(message)s",
+        )
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.load(config_path)
+        from argen.training.runner import run_training
+
+        try:
+            run_training(cfg, config_path.parent)
+        finally:
+            _close_process_group()
+    return 0
+
+
+def _close_process_group() -> None:
+    # Leave no process group behind (torch warns, and a hung peer would block exit otherwise).
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
