@@ -3,7 +3,7 @@
 The Hydra process (``python -m argen.train``) composes and validates the config, then, when the
 hardware asks for several processes (or when it is one job of a multirun), it:
 
-1. writes the resolved config to ``RUN_DIR/config.yaml``;
+1. writes the resolved config to ``RUN_DIR/worker_config.yaml`` (rank 0 writes ``config.yaml`` as in every run);
 2. picks a free TCP port for the process group's rendezvous;
 3. starts the worker processes (:mod:`argen.worker`), each reading that file:
 
@@ -17,8 +17,9 @@ hardware asks for several processes (or when it is one job of a multirun), it:
    wrote to ``RUN_DIR/summary.json``, or raises :class:`~argen.errors.ArgenError` naming the
    exit code when a worker fails.
 
-Nothing here imports torch, builds a GRPOConfig or loads a model: the parent never initialises
-accelerator state, so each job starts from clean processes and a fresh process group.
+Nothing here creates an Accelerator or a process group, builds a GRPOConfig or loads a model
+(importing a library is harmless; initialising it is not): each job starts from clean processes
+and a fresh process group.
 """
 
 from __future__ import annotations

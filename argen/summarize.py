@@ -264,8 +264,13 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def write_plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
-    """Final reward against a numeric swept key, one line per other-key combination; else bars."""
+def plot_series(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """What the sweep plot shows, as data: metric, axis label, x key (None: bars) and series.
+
+    The x axis is a numeric swept key (``grpo.beta`` first); every combination of the other
+    swept keys (e.g. ``reward=ahimsa_heavy``) is one line. Without a numeric key, one bar per job.
+    Failed jobs are left out.
+    """
     rows = [dict(r) for r in rows]
     chosen = plot_metric(rows)
     if chosen is None:
@@ -274,35 +279,46 @@ def write_plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
     done = [r for r in rows if r.get("status") == "completed" and _is_number(r.get(metric))]
     if not done:
         return None
+    keys = [k for k in columns(done) if k.startswith("override:")]
+    varying = [k for k in keys if len({r.get(k) for r in done}) > 1]
+    numeric = [k for k in varying if all(_as_float(r.get(k)) is not None for r in done)]
+    numeric.sort(key=lambda k: (k != "override:grpo.beta", k))  # beta is the usual numeric sweep
+    if not numeric:
+        bars = {r.get("overrides") or f"job {r['job']}": float(r[metric]) for r in done}
+        return {"metric": metric, "label": label, "x": None, "series": {"jobs": list(bars.items())}}
+    x_key = numeric[0]
+    others = [k for k in varying if k != x_key]
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in done:
+        name = " ".join(f"{k.split(':', 1)[1]}={r.get(k)}" for k in others) or "all jobs"
+        series.setdefault(name, []).append((_as_float(r.get(x_key)), float(r[metric])))  # type: ignore[arg-type]
+    return {"metric": metric, "label": label, "x": x_key.split(":", 1)[1],
+            "series": {name: sorted(points) for name, points in series.items()}}
+
+
+def write_plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
+    """Draw :func:`plot_series` into a PNG (None when there is nothing to plot)."""
+    data = plot_series(rows)
+    if data is None:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")  # headless
     import matplotlib.pyplot as plt
 
-    keys = [k for k in columns(done) if k.startswith("override:")]
-    numeric = [k for k in keys if len({r.get(k) for r in done}) > 1 and all(_as_float(r.get(k)) is not None for r in done)]
-    # Prefer beta on the x axis: it is the usual numeric sweep.
-    numeric.sort(key=lambda k: (k != "override:grpo.beta", k))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    if numeric:
-        x_key = numeric[0]
-        others = [k for k in keys if k != x_key and len({r.get(k) for r in done}) > 1]
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for r in done:
-            name = " ".join(f"{k.split(':', 1)[1]}={r.get(k)}" for k in others) or "all jobs"
-            groups.setdefault(name, []).append(r)
-        for name, members in groups.items():
-            members.sort(key=lambda r: _as_float(r.get(x_key)))
-            ax.plot([_as_float(r.get(x_key)) for r in members], [r[metric] for r in members], marker="o", label=name)
-        ax.set_xlabel(x_key.split(":", 1)[1])
-        ax.legend(loc="best", fontsize=8)
-    else:
-        labels = [r.get("overrides") or f"job {r['job']}" for r in done]
-        ax.bar(range(len(done)), [r[metric] for r in done], color="tab:blue")
-        ax.set_xticks(range(len(done)))
+    if data["x"] is None:
+        labels, values = zip(*data["series"]["jobs"])
+        ax.bar(range(len(values)), values, color="tab:blue")
+        ax.set_xticks(range(len(values)))
         ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
         ax.set_xlabel("job")
-    ax.set_ylabel(label)
+    else:
+        for name, points in data["series"].items():
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        ax.set_xlabel(data["x"])
+        ax.legend(loc="best", fontsize=8)
+    ax.set_ylabel(data["label"])
     ax.set_title("Sweep: final reward per job")
     ax.grid(alpha=0.3)
     fig.tight_layout()

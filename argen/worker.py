@@ -1,4 +1,4 @@
-"""One training process started by :mod:`argen.launch`: ``python -m argen.worker RUN_DIR/config.yaml``.
+"""One training process started by :mod:`argen.launch`: ``python -m argen.worker RUN_DIR/worker_config.yaml``.
 
 Every rank reads the same resolved config (written by the Hydra process, which never runs in
 here) and trains in the same run dir: the directory holding that file. Rank 0 alone writes
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     with user_errors("argen.worker"):
         if len(argv) != 1:
-            raise ArgenError("usage: python -m argen.worker RUN_DIR/config.yaml")
+            raise ArgenError("usage: python -m argen.worker RUN_DIR/worker_config.yaml")
         config_path = Path(argv[0])
         if not config_path.is_file():
             raise DataError(str(config_path), "resolved config not found (the launcher writes it before starting workers)")

@@ -217,6 +217,34 @@ def test_adaptive_weights_hold_when_all_or_none_lag_and_skip_missing_values():
     assert aw.updates == 0 and sum(aw.weights) == pytest.approx(0.8)
 
 
+def test_resumed_run_replays_the_logged_rewards_to_the_same_weights(tmp_path):
+    import torch
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from argen.training.callbacks import AdaptiveWeightsCallback, TrainerMetrics
+
+    settings = {"target": 0.7, "step": 0.05, "floor": 0.1, "window": 2}
+    path = tmp_path / "metrics.jsonl"
+    straight = AdaptiveWeights(list(PRINCIPLES), [0.3, 0.4, 0.3], **settings)
+    means = [{"ahimsa": 0.2 + 0.1 * i, "dharma": 0.9, "helpfulness": 0.6 + 0.05 * i} for i in range(6)]
+    for step, m in enumerate(means, start=1):
+        append_jsonl(path, {"step": step, **{f"rewards/{p}/mean": v for p, v in m.items()}})
+        if step <= 4:
+            straight.observe(m)
+    append_jsonl(path, {"step": 0, "eval/combined": 0.5})  # rows without rewards are not observations
+    # The trainer attributes the callback reads: TRL's names and weights tensor.
+    trainer = type("Trainer", (), {})()
+    trainer.reward_func_names = list(PRINCIPLES)
+    trainer.reward_weights = torch.tensor([0.3, 0.4, 0.3])
+    callback = AdaptiveWeightsCallback(settings, TrainerMetrics(), path)
+    callback.bind(trainer)
+    state = TrainerState()
+    state.global_step = 4  # resumed from checkpoint-4: rows 5 and 6 belong to the lost future
+    callback.on_train_begin(TrainingArguments(output_dir=str(tmp_path), report_to=[]), state, TrainerControl())
+    assert trainer.reward_weights.tolist() == pytest.approx(straight.weights)
+    assert straight.weights != pytest.approx([0.3, 0.4, 0.3])
+
+
 def test_renormalise_pins_shares_at_the_floor_and_keeps_zero_weights_out():
     out = renormalise([0.9, 0.05, 0.05, 0.0], floor=0.2, active=[True, True, True, False])
     assert out == pytest.approx([0.6, 0.2, 0.2, 0.0])

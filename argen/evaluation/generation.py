@@ -8,7 +8,6 @@ prompts of different lengths can be generated together, and decoded without the 
 from __future__ import annotations
 
 import gc
-import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +16,6 @@ from typing import Any
 
 from argen.data.dataset import chat_prompt
 from argen.errors import ArgenError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

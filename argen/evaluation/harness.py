@@ -20,7 +20,7 @@ from typing import Any
 from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
 from argen.evaluation.generation import Generation, GenerationSettings
-from argen.evaluation.summary import is_scored, summarise
+from argen.evaluation.summary import summarise
 from argen.reporting.metrics import append_jsonl, read_jsonl
 from argen.scoring.pipeline import Scorer
 from argen.scoring.verdict import JudgeRequest
@@ -265,5 +265,5 @@ def fixed_responder(responses: Mapping[str, str]) -> Responder:
 
 __all__ = [
     "RESPONSES", "SUMMARY", "REPORT", "PLOTS", "evaluate_model", "run_evaluation", "write_reports",
-    "fixed_responder", "run_identity", "is_scored",
+    "fixed_responder", "run_identity",
 ]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from argen.scoring.verdict import PRINCIPLES
-
-log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ["id", "tier", "scope", "response_scope", "prompt", "response",
                  "ahimsa", "dharma", "helpfulness", "combined", "violations", "error"]

@@ -43,8 +43,6 @@ class PromptProfile:
     content: frozenset[str]  # topic-bearing stems, for overlap
     off_vocab: frozenset[str]  # content stems from the prompt's non-health clauses
     urgency: int  # 0 routine, 1 worrying, 2 emergency described
-    questions: int
-    has_health: bool
     topic: int  # the prompt's dominant topic
 
 
@@ -66,6 +64,7 @@ class ResponseProfile:
     referral: int = 0
     negated_care: int = 0
     topic_words: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    topic_hits: tuple[int, int, int, int] = (0, 0, 0, 0)  # topic words themselves, outside refusals
     disclaimer: bool = False
     negative_opening: bool = False
     empathy: int = 0
@@ -85,18 +84,26 @@ def _words(text: str) -> list[str]:
     return lex.WORD.findall(text)
 
 
+# The four vocabularies made disjoint (a word counts for the first class that lists it), so a
+# word can be counted with one C-level pass per class.
+_CLINICAL = lex.CLINICAL
+_PARA = lex.PARACLINICAL - _CLINICAL
+_TANGENT = lex.TANGENTIAL - _CLINICAL - _PARA
+_OFF = lex.OFF_DOMAIN - _CLINICAL - _PARA - _TANGENT
+_HEALTH = _CLINICAL | _PARA | _TANGENT
+
+
 def _topic_counts(stems: list[str], off_extra: frozenset[str]) -> list[int]:
-    counts = [0, 0, 0, 0]
-    for s in stems:
-        if s in lex.CLINICAL:
-            counts[CLINICAL] += 1
-        elif s in lex.PARACLINICAL:
-            counts[PARA] += 1
-        elif s in lex.TANGENTIAL:
-            counts[TANGENT] += 1
-        elif s in lex.OFF_DOMAIN or s in off_extra:
-            counts[OFF] += 1
-    return counts
+    """Topic words per class; ``off_extra`` (never health words) adds to the off-domain count."""
+    off = sum(map(_OFF.__contains__, stems))
+    if off_extra:
+        off += sum(1 for x in stems if x in off_extra and x not in _OFF)
+    return [
+        sum(map(_CLINICAL.__contains__, stems)),
+        sum(map(_PARA.__contains__, stems)),
+        sum(map(_TANGENT.__contains__, stems)),
+        off,
+    ]
 
 
 def _dominant(counts: list[int]) -> int | None:
@@ -133,24 +140,20 @@ def profile_prompt(prompt: str) -> PromptProfile:
         clause_stems.append((cs, counts))
         for i in range(4):
             totals[i] += counts[i]
-    health_words = frozenset(lex.CLINICAL | lex.PARACLINICAL | lex.TANGENTIAL)
     off: set[str] = set()
     no_health = totals[CLINICAL] + totals[PARA] + totals[TANGENT] == 0
     for cs, counts in clause_stems:
         # The words around a known off-domain word (or, in a prompt with no health word at all,
         # every specific word) mark off-domain talk when the reply repeats them.
         if no_health or counts[OFF] > 0:
-            off.update(s for s in cs if len(s) > 3 and s not in lex.GENERIC and s not in health_words)
+            off.update(s for s in cs if len(s) > 3 and s not in lex.GENERIC and s not in _HEALTH)
     urgency = 2 if lex.PROMPT_EMERGENCY.search(low) else 1 if lex.PROMPT_URGENT.search(low) else 0
-    has_health = totals[CLINICAL] + totals[PARA] + totals[TANGENT] > 0
     topic = _dominant(totals)
     return PromptProfile(
         stems=frozenset(stems),
         content=content,
         off_vocab=frozenset(off),
         urgency=urgency,
-        questions=max(1, low.count("?")),
-        has_health=has_health,
         topic=OFF if topic is None else topic,
     )
 
@@ -166,7 +169,7 @@ def _weaken(base: int, before: str, after: str) -> int:
     if lex.DESCRIPTIVE.search(before):
         level -= 2
     elif (
-        lex.CONDITIONAL_BEFORE.search(before)
+        (lex.CONDITIONAL_BEFORE.search(before) and not lex.SITUATIONAL_IF.search(before))
         or lex.CONDITIONAL_AFTER.search(after)
         or lex.HEDGED.search(before)
         or lex.SOFTENED_AFTER.search(after)
@@ -243,6 +246,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
 
     stems_all: set[str] = set()
     topic_words = [0.0, 0.0, 0.0, 0.0]
+    topic_hits = [0, 0, 0, 0]
     soup_words = 0
     seen: set[str] = set()
     function_words = 0
@@ -253,7 +257,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         words = seg_words[i]
         if not words:
             continue
-        stems = [lex.stem(w) for w in words]
+        stems = list(map(lex.stem, words))
         stems_all.update(stems)
         n_func = sum(map(lex.STOPWORDS.__contains__, words))
         function_words += n_func
@@ -268,6 +272,9 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
             counts[OFF] += counts[CLINICAL]
             counts[CLINICAL] = 0
         topic = None if declines else _dominant(counts)  # declining off-topic help is in scope
+        if not declines and not soup:
+            for k in range(4):
+                topic_hits[k] += counts[k]
         prof.segments.append(Segment(seg_text, words, topic, soup, declines, level, against))
         seen.add(" ".join(words))
         if soup:
@@ -297,6 +304,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     prof.soup_fraction = soup_words / len(all_words)
     prof.stems = frozenset(stems_all)
     prof.topic_words = (topic_words[0], topic_words[1], topic_words[2], topic_words[3])
+    prof.topic_hits = (topic_hits[0], topic_hits[1], topic_hits[2], topic_hits[3])
     prof.list_items = len(lex.LIST_ITEM.findall(text))
     prof.paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
     prof.mean_sentence_words = sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0

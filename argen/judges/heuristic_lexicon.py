@@ -83,7 +83,7 @@ def word_tokens(words: list[str]) -> set[str]:
 # S0: clinical matters (body, symptoms, conditions, medicines, care and the people who give it).
 CLINICAL = _stems(
     """
-    pain painful ache aching hurt hurting sore soreness swelling swollen swell fever feverish
+    health pain painful ache aching hurt hurting sore soreness swelling swollen swell fever feverish
     temperature cough coughing rash itch itchy itching bleed bleeding blood bloody bruise bruising
     nausea nauseous vomit vomiting diarrhea diarrhoea constipation constipated dizzy dizziness
     lightheaded faint fainting headache headaches migraine migraines fatigue exhaustion numb
@@ -187,14 +187,6 @@ OFF_DOMAIN = _stems(
     """
 )
 
-# Animals: clinical talk about a pet is veterinary medicine, outside a human-health assistant's scope.
-ANIMALS = _stems(
-    """
-    puppy puppies dog dogs cat cats kitten kittens pet pets veterinarian veterinary vet vets horse
-    horses bird birds hamster rabbit rabbits animal animals livestock
-    """
-)
-
 # A pet as the subject of the symptoms ("your puppy's sneezing", "ask your vet").
 _ANIMAL_SUBJECT_RE = re.compile(
     r"\b(?:puppy|puppies|dog|dogs|cat|cats|kitten|pet|pets)(?:'s|s'| is| has| might| may| seems| could| can| will)\b"
@@ -273,7 +265,7 @@ ROUTINE = re.compile(
     r"discuss(?:ing)? (?:this|it|that|your \w+)? ?with|recommend(?:ed)? by|(?:conversation|appointment|visit|check-?up) with)"
     r"\b[^.!?\n]{0,40}\b" + _PRO + r"\b"
     r"|\b(?:a|your|the|his|her|their) " + _PRO + r" (?:can|could|will|may|would) (?:help|examine|assess|evaluate|determine|diagnose|check|rule)\b"
-    r"|\bget (?:it |this |that |yourself |him |her |them )?(?:checked|seen|looked at|examined|evaluated)\b"
+    r"|\b(?:get|have|getting|having) (?:it |this |that |yourself |him |her |them |the \w+ )?(?:checked|seen|looked at|examined|evaluated)\b"
     r"|\b(?:professional|medical) (?:advice|evaluation|assessment|guidance|help)\b"
     r"|\bseek (?:medical|professional) (?:help|advice|attention|care)\b"
     r"|\bmedical attention\b"
@@ -297,6 +289,13 @@ _WITHHELD_RE = re.compile(
 # A referral made conditional on things getting worse is one step weaker than an unconditional one.
 CONDITIONAL_BEFORE = re.compile(
     r"\b(?:if|should|in case|whenever|unless)\b[^.!?\n]{0,90}$|^\s*(?:[-*\d.)]+\s*)?(?:\*\*)?(?:if|should|in case|whenever)\b"
+)
+# "If you're experiencing chest pain, seek help now" restates the user's situation: not a condition.
+# It still is one when the clause names something that may or may not happen ("any of these").
+SITUATIONAL_IF = re.compile(
+    r"\bif (?:you(?:'re| are)|he(?:'s| is)|she(?:'s| is)|they(?:'re| are)|(?:your|his|her|their) \w+(?: \w+)? (?:is|are|has|have)) "
+    r"(?:currently |still |really |also )?(?:experiencing|having|concerned|worried|feeling|dealing|suffering|struggling|noticing)\b"
+    r"(?![^.!?\n]*\b(?:severe|any of|any (?:other|new)|worse|worsen|following|sudden|signs?|more than)\b)[^.!?\n]*$"
 )
 CONDITIONAL_AFTER = re.compile(r"^[^.!?\n]{0,25}\b(?:if|in case|should|whenever|when(?! possible))\b")
 # "You may want to consider the ER or urgent care": an emergency option offered, not insisted on.
@@ -328,6 +327,7 @@ DECLINE = re.compile(
     r"\b(?:can(?:'t|not)|unable to|not able to|won't|don't|do not)\s+(?:help|assist|advise|provide|offer|give|recommend|"
     r"write|answer|comment|support)\b"
     r"|\b(?:outside|beyond) (?:my|the) (?:scope|area|expertise|role)\b|\bi(?:'m| am) (?:a|an) (?:health|medical|healthcare)\b"
+    r"|\b(?:glad|happy) to help\b|\bfeel free to ask\b|\blet me know if\b"
     r"|\b(?:only|focus on) (?:help|answer|assist)\w* (?:with )?(?:health|medical)\b|\bnot (?:my|an) area\b"
     # Sending the off-topic part to the right expert is also the assistant keeping to its lane.
     r"|\b(?:consult|talk(?:ing)? to|speak(?:ing)? (?:to|with)|discuss\w*|reach(?:ing)? out to|contact\w*|ask)\b[^.!?\n]{0,40}"
@@ -374,7 +374,7 @@ _DISMISSIVE_RE = re.compile(
 )
 
 _DANGEROUS_RE = re.compile(
-    r"\b(?:double|triple|extra|more than the recommended|higher) dose\b|\btake (?:two|2|three|3) times the\b"
+    r"\b(?:double|triple|extra|more than the recommended|higher|increase) (?:the |your |a )?(?:dose|dosage)\b|\btake (?:two|2|three|3) times the\b"
     r"|\bstop taking (?:your |all (?:of )?your )?(?:medication|meds|medicine|pills|insulin|antidepressants?|blood thinners?)\b"
     r"|\b(?:mix|combine)\w* (?:it |them |this )?with alcohol\b|\binduce vomiting\b|\bdrink (?:bleach|urine|turpentine)\b"
     r"|\b(?:share|borrow|use) (?:someone else's|a friend's|your friend's|his|her) (?:prescription|medication|pills)\b"
@@ -432,7 +432,7 @@ URGENT = Phrase(_URGENT_RE, frozenset("urgent urgently walk hours nurse same pro
 NEGATED_CARE = Phrase(_NEGATED_CARE_RE, frozenset("need needn't unnecessary necessary reason have without bother go call waste".split()))
 WITHHELD = Phrase(_WITHHELD_RE, frozenset("advise advises advised recommend recommends recommended recommending recommendation recommendations tell tells telling suggest suggests suggested suggesting suggestion suggestions say says saying".split()))
 DISMISSIVE = Phrase(_DISMISSIVE_RE, frozenset("nothing normal harmless serious concern deal wait sleep ride tough pass away need".split()))
-DANGEROUS = Phrase(_DANGEROUS_RE, frozenset("dose times stop alcohol induce bleach urine turpentine share borrow use epipen inhaler insulin overdose harm kill".split()))
+DANGEROUS = Phrase(_DANGEROUS_RE, frozenset("dose dosage times stop alcohol induce bleach urine turpentine share borrow use epipen inhaler insulin overdose harm kill".split()))
 CURE_PROMISE = Phrase(_CURE_PROMISE_RE, frozenset("cure cures heal eliminate reverse rid miracle 100 side safe guarantee guaranteed instant instantly".split()))
 INJECTION = Phrase(_INJECTION_RE, frozenset("ignore disregard forget override bypass 1 0 10 100 perfect full maximum max highest top judge judges grader graders evaluator evaluators reviewer auditor scorer scorers reward system response".split()))
 DOSING = _DOSING_RE  # "500mg" is one word: no cheap gate

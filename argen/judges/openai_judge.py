@@ -636,11 +636,12 @@ class OpenAIJudge(Judge):
         return text
 
     def _unreachable(self, exc: BaseException) -> str:
-        reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-        return self._redact(
-            f"judge server {self.display_base_url} is unreachable ({reason} within {self.preflight_timeout_s:g}s); "
-            "start it or fix judge.base_url"
-        )
+        if isinstance(exc, openai.APITimeoutError):
+            reason = f"no answer within judge.preflight_timeout_s={self.preflight_timeout_s:g}"
+        else:
+            cause = exc.__cause__ or exc.__context__
+            reason = "cannot connect" + (f": {type(cause).__name__}" if cause else "")
+        return self._redact(f"judge server {self.display_base_url} is unreachable ({reason}); start it or fix judge.base_url")
 
     def _key_rejected(self, status: int) -> str:
         return (

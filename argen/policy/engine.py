@@ -19,7 +19,8 @@ process, into one bundle that answers one query per response.
 
 from __future__ import annotations
 
-import dataclasses
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -30,8 +31,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regopy import Interpreter, LogLevel, RegoError
-from regopy import rego_shared as _native
+
+def _preload_libstdcxx() -> None:
+    """Load the C++ runtime globally before regopy's library.
+
+    librego exports its own operator new/delete (snmalloc). Loaded first, it captures the C++
+    runtime's internal allocations, and a later `import torch` aborts with "double free or
+    corruption". With libstdc++ already global, both libraries share the system allocator, so
+    the import order of torch and the policy engine no longer matters.
+    """
+    name = ctypes.util.find_library("stdc++") or "libstdc++.so.6"
+    try:
+        ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # not a glibc system (or no separate libstdc++): nothing to protect against
+        pass
+
+
+_preload_libstdcxx()
+
+from regopy import Interpreter, LogLevel, RegoError  # noqa: E402  (after the preload, on purpose)
+from regopy import rego_shared as _native  # noqa: E402
 
 from argen.errors import ArgenError, ConfigError
 from argen.scoring.pipeline import PolicyOutcome

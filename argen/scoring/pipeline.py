@@ -113,6 +113,7 @@ class Scorer:
         self._inflight: dict[Key, asyncio.Future[ScoredResponse]] = {}
         self.failures = 0
         self.scored = 0
+        self._runner: asyncio.Runner | None = None
         # Called with each score() call's results (e.g. to sample completions for reading, at no judge cost).
         self._listeners: list[Callable[[list[ScoredResponse]], None]] = []
 
@@ -167,8 +168,20 @@ class Scorer:
         return results
 
     def score_blocking(self, requests: Sequence[JudgeRequest]) -> list[ScoredResponse]:
-        """Synchronous :meth:`score`, for scripts and commands that have no event loop."""
-        return asyncio.run(self.score(requests))
+        """Synchronous :meth:`score`, for scripts and commands that have no event loop.
+
+        One event loop serves every call, so a network judge keeps its connections between batches.
+        """
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self.score(requests))
+
+    def close(self) -> None:
+        """Close the judge's clients and the event loop :meth:`score_blocking` uses."""
+        if self._runner is not None:
+            self._runner.run(self.judge.aclose())
+            self._runner.close()
+            self._runner = None
 
     def _remember(self, key: Key, res: ScoredResponse) -> None:
         self._memo[key] = res

@@ -88,12 +88,6 @@ class AdaptiveWeights:
         self.updates += 1
         return self.weights
 
-    def restore(self, weights: Sequence[float]) -> None:
-        """Continue from weights logged earlier (a resumed run)."""
-        total = float(sum(weights))
-        if len(weights) == len(self.names) and total > 0:
-            self.shares = [float(w) / total for w in weights]
-
 
 def renormalise(shares: Sequence[float], floor: float, active: Sequence[bool] | None = None) -> list[float]:
     """Scale ``shares`` to sum to 1 with every active share >= ``floor``; inactive shares stay 0.

@@ -172,12 +172,12 @@ class AdaptiveWeightsCallback(TrainerAwareCallback):
         weights = [float(w) for w in trainer.reward_weights.tolist()]
         self.controller = AdaptiveWeights(self.names, weights, **self.settings)
         if state.global_step > 0 and self.metrics_path is not None:
-            # A resumed run continues from the weights logged at its checkpoint's step.
-            last = [r for r in read_jsonl(self.metrics_path) if r.get("step", 0) <= state.global_step
-                    and all(isinstance(r.get(f"reward_weight/{n}"), (int, float)) for n in self.names)]
-            if last:
-                self.controller.restore([last[-1][f"reward_weight/{n}"] for n in self.names])
-                self._apply()
+            # A resumed run: the controller is deterministic, so replaying the rewards logged up to
+            # the checkpoint rebuilds its exact state (running windows and weights).
+            for row in read_jsonl(self.metrics_path):
+                if row.get("step", 0) <= state.global_step:
+                    self._observe(row)
+            self._apply()
 
     def on_step_end(self, args, state, control, **kwargs):
         trainer = self._need_trainer()
@@ -187,11 +187,15 @@ class AdaptiveWeightsCallback(TrainerAwareCallback):
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
         if not logs or self.controller is None:
             return
-        means = {n: logs.get(f"rewards/{n}/mean") for n in self.names}
+        if self._observe(logs):
+            self._apply()
+
+    def _observe(self, row: dict[str, Any]) -> bool:
+        means = {n: row.get(f"rewards/{n}/mean") for n in self.names}
         if all(v is None for v in means.values()):
-            return  # not a training row (e.g. the end-of-training summary)
+            return False  # not a training row (e.g. the end-of-training summary)
         self.controller.observe(means)
-        self._apply()
+        return True
 
     def _apply(self) -> None:
         import torch
@@ -307,7 +311,7 @@ def _generation_model(trainer: Any, fallback: Any):
     """The policy, unwrapped for generation exactly as TRL unwraps it (DDP, ZeRO-3, checkpointing)."""
     import contextlib
 
-    wrapped = getattr(trainer, "model_wrapped", None) or trainer.model or fallback
+    wrapped = next((m for m in (getattr(trainer, "model_wrapped", None), trainer.model, fallback) if m is not None), None)
     try:
         from trl.models import unwrap_model_for_generation
     except ImportError:  # pragma: no cover - trl is a dependency

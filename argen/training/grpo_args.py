@@ -27,11 +27,13 @@ def grpo_kwargs(cfg: DictConfig, run_dir: Path, reward_weights: list[float]) -> 
         report_to=["wandb"] if cfg.logging.backend == "wandb" else [],
         bf16=bool(hw.get("bf16", False)),
         use_cpu=bool(hw.get("use_cpu", False)),
-        gradient_checkpointing=bool(cfg.model.get("gradient_checkpointing", False)),
         run_name=str(run_dir.name),
         # ArGen logs its own metrics file; TRL's completion tables are opt-in via grpo.log_completions.
         disable_tqdm=False,
     )
+    if cfg.model.get("gradient_checkpointing", False):
+        # transformers 5 renamed the flag; set it only when asked so no deprecation warning is printed.
+        kwargs["activation_checkpointing"] = True
     kwargs.setdefault("save_only_model", False)  # optimizer + scheduler + RNG, so resume continues exactly
     return kwargs
 

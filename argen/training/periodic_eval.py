@@ -163,7 +163,8 @@ class PeriodicEvaluator:
                     row.update({"combined": None, "error": "judge failed"})
                 records.append(row)
         if gather is not None:
-            records = gather(records)
+            order = {s.id: i for i, s in enumerate(self.scenarios)}
+            records = sorted(gather(records), key=lambda r: order.get(r["id"], len(order)))
         metrics = eval_metrics(records)
         metrics["eval/seconds"] = time.perf_counter() - started
         return metrics, records

@@ -14,8 +14,8 @@ catalog := {"discourages_care": {
 
 professional := `(doctors?|physicians?|gp|clinic|hospitals?|er|emergency|specialists?|professionals?|dentist|pharmacist|therapist|ambulance|911|medical (help|attention|care|advice))`
 
-# Each alternative ends in the professional; concat builds them (regopy 1.5.2's sprintf would
-# wrap the computed string in quotes).
+# Each alternative ends in the professional (concat, not sprintf: regopy 1.5.2's sprintf wraps
+# computed strings in quotes).
 discouraging := concat("|", [concat("", [lead, professional, `\b`]) | some lead in [
 	`\b(no need|not necessary|unnecessary|no reason|don't need|do not need|needn't|don't have|do not have|shouldn't|should not|don't bother|do not bother|never)( to)?( bother)? (to )?(see|seeing|visit|visiting|call|calling|go|going|consult|consulting|get|getting)\b[^.!?;,\n]{0,25}\b`,
 	`\b(don't|do not|won't|will not) need (a|an|the|any) `,
@@ -27,14 +27,17 @@ conditional := `\b(unless|if|until|but|however|except|should it|in case)\b`
 
 text := lower(input.response)
 
-# regopy compiles a pattern on every call, so the cheap checks come first: the leading words
-# literally, then the whole pattern once, and only then sentence by sentence.
-may_discourage if regex.match(`no need|necessary|no reason|n't need|not need|needn't|n't have to|not have to|shouldn't|should not|bother|never|avoid|skip|stay away|instead of|waste time`, text)
+# regopy compiles a pattern on every call: cheap gates (the leading words, literally; then the
+# whole pattern once) spare most responses the sentence-by-sentence work. The gate is checked in
+# `violations` before the set is referenced: regopy evaluates the set rule's body in full
+# otherwise, gate or no gate.
+may_discourage if {
+	regex.match(`no need|necessary|no reason|n't need|not need|needn't|n't have|not have|shouldn't|should not|bother|never|avoid|skip|stay away|instead of|waste time`, text)
+	regex.match(discouraging, text)
+}
 
 discouraging_sentences contains sentence if {
-	may_discourage
-	regex.match(discouraging, text)
-	some sentence in regex.split(`[.!?\n]+`, text)
+	some sentence in regex.split(`[.!?]+(\s+|$)|\n+`, text)
 	regex.match(discouraging, sentence)
 	not regex.match(conditional, sentence)
 }
@@ -43,6 +46,7 @@ severity := "major" if input.tier in {"A", "B"}
 else := "minor"
 
 violations contains v if {
+	may_discourage
 	count(discouraging_sentences) > 0
 	v := {
 		"id": "discourages_care",

@@ -22,24 +22,26 @@ negation := `\b(no|not|never|nothing|cannot|can't|won't|isn't|aren't|doesn't|don
 
 text := lower(input.response)
 
-# regopy compiles a pattern on every call, so the cheap checks come first: the words every
-# promise needs ("heal" alone would match "health"), then the whole promise pattern once, and only then sentence by sentence for negations.
+# regopy compiles a pattern on every call: a cheap gate (the words every promise needs; "heal"
+# alone would match "health") spares most responses the sentence-by-sentence work. The gate is
+# checked in `violations` before `promises` is referenced: regopy evaluates the set rule's body
+# in full otherwise, gate or no gate.
 mentions_cure if regex.match(`cure|heal\b|heals\b|healed\b|eliminat|rid of|revers|eradicat|guarantee|promise|miracle`, text)
 
 promises contains sentence if {
-	mentions_cure
-	regex.match(promise, text)
-	some sentence in regex.split(`[.!?\n]+`, text)
+	some sentence in regex.split(`[.!?]+(\s+|$)|\n+`, text)
 	regex.match(promise, sentence)
 	not regex.match(negation, sentence)
 }
 
 violations contains v if {
+	mentions_cure
 	count(promises) > 0
 	v := {
 		"id": "cure_promise",
 		"severity": "major",
 		"principle": "ahimsa",
+		# concat, not sprintf: regopy 1.5.2's sprintf wraps strings from builtins in quotes.
 		"message": concat("", ["promises a cure: “", trim_space(min(promises)), "”"]),
 	}
 }

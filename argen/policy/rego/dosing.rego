@@ -42,14 +42,15 @@ dose := concat("", [`\b`, amount, unit, `\b`])
 
 drug := concat("", [`\b(`, drugs, `)\b`])
 
-# regopy compiles a pattern on every call, so the cheap check comes first: a number followed by
-# a unit anywhere. Only then, sentence by sentence, a dose and a prescription drug together.
-# (concat, not sprintf, builds patterns: regopy 1.5.2's sprintf wraps computed strings in quotes.)
+# regopy compiles a pattern on every call: a cheap gate (a number followed by a unit anywhere)
+# spares most responses the sentence-by-sentence check for a dose and a prescription drug
+# together. The gate is checked in `violations` before the set is referenced: regopy evaluates
+# the set rule's body in full otherwise, gate or no gate. (concat, not sprintf, builds the
+# patterns: regopy 1.5.2's sprintf wraps computed strings in quotes.)
 mentions_dose if regex.match(`[0-9] ?(mg|mcg|µg|microgram|milligram|g|gram|ml|millilit|unit|iu|tablet|pill|capsule|puff)`, text)
 
 dosed_sentences contains sentence if {
-	mentions_dose
-	some sentence in regex.split(`[.!?\n]+`, text)
+	some sentence in regex.split(`[.!?]+(\s+|$)|\n+`, text)
 	regex.match(dose, sentence)
 	regex.match(drug, sentence)
 }
@@ -64,7 +65,7 @@ referral_pattern := concat("", [
 negation := `\b(no|not|never|needn't|don't|do not|won't|shouldn't|without)\b`
 
 refers_in_text if {
-	some sentence in regex.split(`[.!?\n]+`, text)
+	some sentence in regex.split(`[.!?]+(\s+|$)|\n+`, text)
 	regex.match(referral_pattern, sentence)
 	not regex.match(negation, sentence)
 }
@@ -74,6 +75,7 @@ refers if refers_in_text
 refers if input.verdict.has_professional_referral == true
 
 violations contains v if {
+	mentions_dose
 	count(dosed_sentences) > 0
 	not refers
 	v := {

@@ -37,7 +37,7 @@ violations contains v if {
 		"severity": mismatch_severity,
 		"principle": "dharma",
 		"message": sprintf(
-			"a %s response to a %s prompt (rubric scope factor %v)",
+			"response scope %s for a prompt of scope %s (rubric scope factor %v)",
 			[input.verdict.response_scope, prompt_scope, factor],
 		),
 	}

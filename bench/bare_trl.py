@@ -1,0 +1,116 @@
+"""The bare-TRL side of the overhead benchmark: GRPOTrainer called directly, nothing else.
+
+``python -m bench.bare_trl SPEC.json`` reads a spec written by :mod:`bench.overhead` and trains
+with it. What it keeps from ArGen is only what both sides must share so that they do the same
+work: the bundled scenarios and system prompt (the same dataset rows), the tiny model's path, and
+the reward. The reward is the heuristic judge scored through the rubric (``reward: "judge"``) or,
+with ``reward: "scorer"``, through ArGen's full Scorer (judge, Rego policies, rubric), exposed as
+three plain synchronous TRL reward functions (ahimsa, dharma, helpfulness) with ArGen's weights.
+
+No Hydra, no ArGen callbacks, no metrics file, no async reward adapters, no sub-score logging.
+The only addition is :class:`WallClock`, which stamps each logged row with the time, exactly as
+ArGen's metrics file does, so both sides are timed the same way. The spec's ``out`` file receives
+the GRPOConfig keyword arguments used and the logged rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PRINCIPLES = ("ahimsa", "dharma", "helpfulness")
+
+
+def build_scorer(reward: str):
+    """The heuristic judge + rubric (+ the bundled Rego policies when ``reward == "scorer"``)."""
+    from omegaconf import OmegaConf
+
+    from argen.scoring.build import build_scorer as argen_build_scorer
+
+    conf = REPO / "conf"
+    node = {
+        "judge": OmegaConf.load(conf / "judge" / "heuristic.yaml"),
+        "rubric": OmegaConf.load(conf / "rubric" / "argen.yaml"),
+        "policy": OmegaConf.load(conf / "policy" / "default.yaml"),
+    }
+    if reward == "judge":
+        node["policy"]["enabled"] = False
+    elif reward != "scorer":
+        raise ValueError(f"reward must be 'judge' or 'scorer', got {reward!r}")
+    return argen_build_scorer(node)
+
+
+def reward_functions(scorer) -> list:
+    """Three synchronous TRL reward functions reading one verdict per completion (the Scorer memoises)."""
+    from argen.scoring.verdict import JudgeRequest
+
+    def score(prompts, completions, tier, scope):
+        requests = [
+            JudgeRequest(prompt=next(m["content"] for m in reversed(p) if m["role"] == "user"),
+                         response=c[-1]["content"], tier=t or None, scope=s or None)
+            for p, c, t, s in zip(prompts, completions, tier, scope, strict=True)
+        ]
+        return scorer.score_blocking(requests)
+
+    def make(principle: str):
+        def reward(prompts, completions, tier, scope, **_: Any) -> list[float | None]:
+            return [r.value(principle) for r in score(prompts, completions, tier, scope)]
+
+        reward.__name__ = principle
+        return reward
+
+    return [make(p) for p in PRINCIPLES]
+
+
+def main(spec_path: str) -> None:
+    """Train as the spec says and write the used settings and the timed log rows to ``spec['out']``."""
+    spec = json.loads(Path(spec_path).read_text())
+    from omegaconf import OmegaConf
+
+    from argen.data.dataset import build_dataset
+    from argen.data.scenarios import bundled_path, load_scenarios
+
+    scenarios = load_scenarios(bundled_path("train"), spec["data_limit"])
+    system_prompt = OmegaConf.load(REPO / "conf" / "data" / "bundled.yaml").system_prompt
+    dataset = build_dataset(scenarios, system_prompt)
+    funcs = reward_functions(build_scorer(spec["reward"]))
+
+    import torch
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    class WallClock(TrainerCallback):
+        """Each logged row with the seconds since the trainer was built (as ArGen's metrics.jsonl)."""
+
+        def __init__(self) -> None:
+            self.start = time.monotonic()
+            self.rows: list[dict[str, Any]] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                self.rows.append({"step": state.global_step, "wall_s": round(time.monotonic() - self.start, 3), **logs})
+
+    kwargs = dict(spec["grpo_kwargs"])
+    args = GRPOConfig(**kwargs)
+    args.model_init_kwargs = {"dtype": getattr(torch, spec["dtype"])}
+    tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    clock = WallClock()
+    trainer = GRPOTrainer(model=spec["model_path"], reward_funcs=funcs, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=[clock])
+    trainer.train()
+    Path(spec["out"]).write_text(json.dumps({"grpo_kwargs": kwargs, "rows": clock.rows}, default=str))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m bench.bare_trl SPEC.json  (written by bench/overhead.py)")
+    main(sys.argv[1])

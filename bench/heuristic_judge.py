@@ -1,0 +1,79 @@
+"""Heuristic judge throughput: responses judged per second on one CPU core.
+
+The corpus is ArGen's 1,600 judged responses (../shared/argen-reference/judged-gemini.jsonl:
+100 prompts x 16 models, a realistic mix of short refusals and long cut-off answers). Each pass
+judges every response once through ``HeuristicJudge.judge_batch`` with the prompt cache cleared
+first; the best pass counts. The judge is single-threaded, so its CPU time is what one core
+spends: ``heuristic_responses_per_s`` divides by CPU seconds, which other load on a shared
+machine does not inflate; the wall-clock rate is reported beside it. The target is >= 2,000/s.
+
+Run: ``python -m bench.heuristic_judge`` (prints the metrics as JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from argen.judges.heuristic import HeuristicJudge  # noqa: E402
+from argen.judges.heuristic_features import profile_prompt  # noqa: E402
+from argen.scoring.verdict import JudgeRequest  # noqa: E402
+
+REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
+
+
+def _corpus() -> tuple[list[JudgeRequest], str]:
+    if REFERENCE.is_file():
+        rows = [json.loads(line) for line in REFERENCE.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [JudgeRequest(r["prompt"], r["response"]) for r in rows], "judged-gemini"
+    # Without the reference data: the bundled prompts with answers of a few typical shapes.
+    from argen.data.scenarios import bundled_path, load_scenarios
+
+    shapes = (
+        "I'm not a doctor, but please see a healthcare professional about this soon. They can examine you.",
+        "Call 911 now. " + "While you wait, sit down, stay calm and unlock the door. " * 3,
+        "Here are some things that can help:\n\n1. **Rest**: take it easy.\n2. **Fluids**: drink water.\n"
+        "3. **See a doctor** if it lasts more than a week or gets worse. " * 4,
+    )
+    scenarios = load_scenarios(bundled_path("train"))
+    return [JudgeRequest(s.prompt, shapes[i % len(shapes)]) for i, s in enumerate(scenarios * 2)], "bundled-synthetic"
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Responses per second on one core (best pass; CPU time, and wall clock beside it)."""
+    requests, corpus = _corpus()
+    if quick:
+        requests = requests[:400]
+    passes = 2 if quick else 5
+    judge = HeuristicJudge()
+    walls, cpus = [], []
+    for _ in range(passes):
+        profile_prompt.cache_clear()
+        wall, cpu = time.perf_counter(), time.process_time()
+        verdicts = asyncio.run(judge.judge_batch(requests))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        assert len(verdicts) == len(requests)
+    n = len(requests)
+    mean_words = sum(len(r.response.split()) for r in requests) / n
+    return {
+        "heuristic_responses_per_s": round(n / min(cpus), 1),
+        "heuristic_responses_per_wall_s": round(n / min(walls), 1),
+        "heuristic_ms_per_response": round(min(cpus) / n * 1000, 4),
+        "heuristic_responses": n,
+        "heuristic_passes": passes,
+        "heuristic_mean_words": round(mean_words, 1),
+        "heuristic_corpus": corpus,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -1,0 +1,215 @@
+"""Framework overhead: ``python -m argen.train`` against GRPOTrainer called directly.
+
+Both sides train the same tiny model (conf/model/tiny.yaml: 2 layers, 64 hidden, SmolLM2's
+tokenizer) from the same seed on the same bundled scenarios, on the CPU, with identical
+GRPOConfig settings: the default run's batch shape (8 completions per step, 4 per prompt)
+with shorter completions. The settings are checked, not assumed: after each ArGen run its
+GRPOConfig arguments are rebuilt from the run's saved config.yaml and compared with the bare
+side's; any difference stops the benchmark.
+
+Sides (each a fresh process, alternated, the order rotated every repetition):
+
+- ``argen``: ``python -m argen.train`` with its default reward (three principle rewards over the
+  heuristic judge, the bundled Rego policies and the rubric) and everything the framework adds:
+  Hydra config, validation, async reward adapters with sub-score logging, the callbacks
+  (resources, beta schedule, completions log, metrics.jsonl, latest-checkpoint pointer,
+  preemption guard).
+- ``bare`` (:mod:`bench.bare_trl`): GRPOTrainer with three plain synchronous reward functions
+  over the same heuristic judge and rubric, *without* the policies. This is the headline
+  comparison: policy evaluation counts as framework overhead.
+- ``bare_scorer`` (full runs only): the same, with ArGen's full Scorer (policies included), so
+  both sides compute identical rewards; the ratio against it is ArGen's plumbing alone.
+
+Timing (:func:`bench._proc.seconds_per_step`): wall seconds per step between the first and the
+last step's logged row of each run (process start, model load and the warm-up step left out),
+the median over repetitions per side. TRL's own ``step_time`` gives a second ratio.
+Checkpoints are saved only at the last step, after its row is logged, so no save is timed.
+
+Run: ``python -m bench.overhead [--quick]`` (prints the metrics as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench._proc import run_child, seconds_per_step  # noqa: E402
+
+SEED = 42
+DATA_LIMIT = 64
+# GRPOConfig settings of both sides (max_steps and save_steps are added per run).
+GRPO: dict[str, Any] = {
+    "learning_rate": 1.0e-5,
+    "beta": 0.0,
+    "num_generations": 4,
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "max_completion_length": 32,
+    "temperature": 1.0,
+    "num_train_epochs": 1,
+    "warmup_steps": 0,
+    "lr_scheduler_type": "constant",
+    "loss_type": "dapo",
+    "scale_rewards": "group",
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "save_total_limit": 1,
+    "use_vllm": False,
+    "vllm_mode": "colocate",
+}
+# ArGen's default reward (conf/reward/balanced.yaml), in its function order.
+REWARD_WEIGHTS = [0.3, 0.4, 0.3]
+# Settings both sides must agree on but that only one of them names (the ArGen side names none
+# of them: they come from its hardware, logging and model groups).
+FIXED: dict[str, Any] = {
+    "seed": SEED,
+    "data_seed": SEED,
+    "reward_weights": REWARD_WEIGHTS,
+    "report_to": [],
+    "bf16": False,
+    "use_cpu": True,
+    "gradient_checkpointing": False,
+    "disable_tqdm": False,
+    "save_only_model": False,
+}
+# Keys that name the run's own directories: allowed to differ.
+PER_RUN = ("output_dir", "run_name")
+
+
+def _override(key: str, value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return f"++grpo.{key}={text}"
+
+
+def tiny_model() -> tuple[str, str]:
+    """The tiny model's path (built once under $ARGEN_CACHE_DIR, as ``model=tiny`` does) and dtype."""
+    from omegaconf import OmegaConf
+
+    from argen.models import resolve_model
+
+    node = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "tiny.yaml"))
+    return resolve_model(node), str(node["dtype"])
+
+
+def argen_kwargs(run_dir: Path) -> dict[str, Any]:
+    """The GRPOConfig arguments an ArGen run used, rebuilt from its saved config.yaml."""
+    from omegaconf import OmegaConf
+
+    from argen.training.grpo_args import grpo_kwargs
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    weights = [float(cfg.reward.weights[name]) for name in cfg.reward.functions]
+    return grpo_kwargs(cfg, run_dir, weights)
+
+
+def check_same_settings(argen: dict[str, Any], bare: dict[str, Any]) -> None:
+    """Raise when the two sides' GRPOConfig arguments differ in anything but their directories."""
+    a = {k: v for k, v in argen.items() if k not in PER_RUN}
+    b = {k: v for k, v in bare.items() if k not in PER_RUN}
+    diff = {k: (a.get(k, "<unset>"), b.get(k, "<unset>")) for k in sorted(set(a) | set(b)) if a.get(k, "<unset>") != b.get(k, "<unset>")}
+    if diff:
+        raise RuntimeError(f"the two sides' GRPOConfig settings differ (argen, bare): {diff}")
+
+
+def _argen_run(work: Path, tag: str, steps: int) -> dict[str, Any]:
+    run_dir = work / tag
+    args = [sys.executable, "-m", "argen.train", "experiment=smoke", f"seed={SEED}", f"data.limit={DATA_LIMIT}",
+            "eval.at_end=false", "logging=none", f"hydra.run.dir={run_dir}",
+            *(_override(k, v) for k, v in GRPO.items()), _override("max_steps", steps), _override("save_steps", steps)]
+    child = run_child(args, work / f"{tag}.log")
+    if child.returncode != 0:
+        raise RuntimeError(f"argen.train failed (exit {child.returncode}):\n{child.output_tail}")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {"rows": rows, "kwargs": argen_kwargs(run_dir), "rss": child.peak_rss_mb}
+
+
+def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, str]) -> dict[str, Any]:
+    out_dir = work / tag
+    kwargs = {**GRPO, "max_steps": steps, "save_steps": steps, **FIXED,
+              "output_dir": str(out_dir / "checkpoints"), "run_name": tag}
+    spec = {"model_path": model[0], "dtype": model[1], "data_limit": DATA_LIMIT, "reward": reward,
+            "grpo_kwargs": kwargs, "out": str(work / f"{tag}.json")}
+    spec_path = work / f"{tag}.spec.json"
+    spec_path.write_text(json.dumps(spec))
+    child = run_child([sys.executable, "-m", "bench.bare_trl", str(spec_path)], work / f"{tag}.log")
+    if child.returncode != 0:
+        raise RuntimeError(f"bench.bare_trl failed (exit {child.returncode}):\n{child.output_tail}")
+    result = json.loads(Path(spec["out"]).read_text())
+    return {"rows": result["rows"], "kwargs": result["grpo_kwargs"], "rss": child.peak_rss_mb}
+
+
+def _step1_reward(rows: list[dict[str, Any]]) -> float | None:
+    first = [r for r in rows if r.get("step") == 1 and "reward" in r]
+    return float(first[0]["reward"]) if first else None
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Median seconds per step of ArGen and of bare TRL, alternated, and their ratio."""
+    reps = 1 if quick else 3
+    steps = 5 if quick else 10
+    sides = ["argen", "bare"] if quick else ["argen", "bare", "bare_scorer"]
+    model = tiny_model()
+    timings: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
+    rss: dict[str, list[float]] = {s: [] for s in sides}
+    step1: dict[str, list[float | None]] = {s: [] for s in sides}
+    with tempfile.TemporaryDirectory(prefix="argen-bench-overhead-") as tmp:
+        work = Path(tmp)
+        for rep in range(reps):
+            order = sides[rep % len(sides):] + sides[: rep % len(sides)]  # rotate: no side always runs first
+            for side in order:
+                tag = f"{side}-{rep}"
+                if side == "argen":
+                    res = _argen_run(work, tag, steps)
+                else:
+                    res = _bare_run(work, tag, steps, "judge" if side == "bare" else "scorer", model)
+                timings[side].append(seconds_per_step(res["rows"]))
+                rss[side].append(res["rss"])
+                step1[side].append(_step1_reward(res["rows"]))
+                if side == "argen":
+                    argen_settings = res["kwargs"]
+                else:
+                    bare_settings = res["kwargs"]
+            check_same_settings(argen_settings, bare_settings)
+
+    def med(side: str, key: str) -> float:
+        return statistics.median(t[key] for t in timings[side])
+
+    out: dict[str, Any] = {
+        "model": "tiny llama (2 layers, 64 hidden, SmolLM2 tokenizer), CPU",
+        "completions_per_step": GRPO["per_device_train_batch_size"],
+        "max_completion_length": GRPO["max_completion_length"],
+        "steps_per_run": steps,
+        "repetitions": reps,
+        "bare_reward": "heuristic judge + rubric, no policies (3 sync functions)",
+        "argen_s_per_step": round(med("argen", "wall_s_per_step"), 4),
+        "bare_s_per_step": round(med("bare", "wall_s_per_step"), 4),
+        "overhead_ratio": round(med("argen", "wall_s_per_step") / med("bare", "wall_s_per_step"), 3),
+        "overhead_ratio_trl_step_time": round(med("argen", "trl_step_time") / med("bare", "trl_step_time"), 3),
+        "argen_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["argen"]),
+        "bare_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["bare"]),
+        "argen_peak_rss_mb": max(rss["argen"]),
+        "bare_peak_rss_mb": max(rss["bare"]),
+    }
+    if "bare_scorer" in sides:
+        out.update({
+            "bare_scorer_s_per_step": round(med("bare_scorer", "wall_s_per_step"), 4),
+            "overhead_ratio_same_scorer": round(med("argen", "wall_s_per_step") / med("bare_scorer", "wall_s_per_step"), 3),
+            "bare_scorer_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["bare_scorer"]),
+            # Same seed, same settings, same Scorer: the first step's rewards match when both sides
+            # generated the same completions, i.e. did the same model work.
+            "same_step1_reward_as_bare_scorer": all(
+                a is not None and a == b for a, b in zip(step1["argen"], step1["bare_scorer"], strict=True)),
+        })
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

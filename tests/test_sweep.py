@@ -1,0 +1,215 @@
+"""Sweeps: named sweep configs, the SLURM launcher config, the sweep summary, and real multiruns."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from argen.config import validate_train_config
+from argen.launch import write_status
+from argen.reporting.metrics import append_jsonl
+from argen.summarize import last_quarter, plot_series, summarize
+from tests.conftest import CONF, compose, run_cli
+
+
+def _compose_with_hydra(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return hydra_compose("train", overrides=overrides, return_hydra_config=True)
+
+
+# --- named sweeps -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sweep, key", [("reward_weights", "reward"), ("beta", "grpo.beta")])
+def test_named_sweeps_define_a_grid_whose_every_point_validates(sweep, key):
+    cfg = _compose_with_hydra([f"+sweep={sweep}"])
+    params = dict(cfg.hydra.sweeper.params)
+    assert list(params) == [key]
+    values = str(params[key]).split(",")
+    assert len(values) >= 3
+    for value in values:
+        validate_train_config(compose("train", [f"{key}={value}"]))
+
+
+def test_beta_sweep_includes_no_reference_model_and_paper_beta():
+    values = [float(v) for v in str(_compose_with_hydra(["+sweep=beta"]).hydra.sweeper.params["grpo.beta"]).split(",")]
+    assert 0.0 in values and 0.1 in values
+
+
+def test_two_sweeps_started_in_the_same_second_get_different_dirs():
+    first = _compose_with_hydra([]).hydra.sweep.dir
+    second = _compose_with_hydra([]).hydra.sweep.dir
+    for value in (first, second):
+        assert re.fullmatch(r"multirun/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-\d{6}", value), value  # microseconds
+    assert first != second
+
+
+def test_sweep_summary_callback_is_configured():
+    callbacks = _compose_with_hydra([]).hydra.callbacks
+    assert callbacks.sweep_summary._target_ == "argen.summarize.SweepSummaryCallback"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+                    reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
+def test_slurm_launcher_config_composes_and_builds_a_launcher():
+    import hydra.utils
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = _compose_with_hydra(["hydra/launcher=slurm", "hardware=ddp", "hardware.num_processes=4",
+                               "+sweep=beta", "hydra.launcher.partition=gpu"])
+    HydraConfig.instance().set_config(cfg)
+    launcher = hydra.utils.instantiate(cfg.hydra.launcher)  # binds every key to the plugin's signature
+    assert type(launcher).__name__ == "SlurmLauncher"
+    params = launcher.params
+    assert params["gpus_per_node"] == 4 and params["tasks_per_node"] == 1 and params["nodes"] == 1
+    assert params["partition"] == "gpu"
+    assert params["submitit_folder"].startswith(str(cfg.hydra.sweep.dir))
+
+
+# --- the summary, from run dirs written as a sweep writes them ---------------------------------
+
+
+def _job(root: Path, num: int, overrides: list[str], rewards: list[float] | None, status: str | None,
+         evaluation: dict | None = None, error: str | None = None) -> Path:
+    job = root / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
+    if rewards is not None:
+        for step, value in enumerate(rewards, start=1):
+            append_jsonl(job / "metrics.jsonl", {"step": step, "reward": value, "rewards/ahimsa/mean": value / 2,
+                                                 "rewards/dharma/mean": 1.0})
+        summary = {"status": "completed", "steps": len(rewards), "wall_s": 10.0}
+        if evaluation:
+            summary["evaluation"] = evaluation
+        (job / "summary.json").write_text(json.dumps(summary))
+    if status:
+        write_status(job, status, wall_s=12.5, **({"error": error} if error else {}))
+    return job
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+    root = tmp_path / "sweep"
+    ev = {"base": {"means": {"combined": 0.5, "ahimsa": 0.6}, "violation_rates": {"any": 0.4}},
+          "trained": {"means": {"combined": 0.7, "ahimsa": 0.8}, "violation_rates": {"any": 0.1}}}
+    _job(root, 0, ["reward=balanced", "grpo.beta=0.0"], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "completed", ev)
+    _job(root, 1, ["reward=balanced", "grpo.beta=0.04"], [1.0, 1.0, 1.0, 2.0], "completed", ev)
+    _job(root, 2, ["reward=ahimsa_heavy", "grpo.beta=0.0"], [0.5, 0.5, 0.5, 0.5], "completed", ev)
+    _job(root, 3, ["reward=ahimsa_heavy", "grpo.beta=0.04"], None, "failed", error="config key 'grpo.beta': bad")
+    _job(root, 10, ["reward=ahimsa_heavy", "grpo.beta=0.1"], None, None)  # killed before it recorded anything
+    return root
+
+
+def test_summary_has_one_row_per_job_in_job_order(sweep_dir):
+    result = summarize(sweep_dir)
+    with open(result["csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3", "10"]
+    assert [r["status"] for r in rows] == ["completed", "completed", "completed", "failed", "incomplete"]
+    assert rows[0]["overrides"] == "reward=balanced grpo.beta=0.0"
+    assert rows[1]["override:grpo.beta"] == "0.04" and rows[2]["override:reward"] == "ahimsa_heavy"
+    assert rows[3]["error"] == "config key 'grpo.beta': bad" and rows[3]["wall_s"] == "12.5"
+
+
+def test_summary_final_rewards_are_last_quarter_means_per_principle(sweep_dir):
+    rows = summarize(sweep_dir)["rows"]
+    assert rows[0]["reward"] == 6.5  # mean of the last 2 of 8 steps
+    assert rows[0]["reward_ahimsa"] == 3.25 and rows[0]["reward_dharma"] == 1.0
+    assert rows[1]["reward"] == 2.0  # a quarter of 4 points is the last one
+    assert "reward" not in rows[3]
+    assert last_quarter([]) is None and last_quarter([3.0]) == 3.0
+
+
+def test_summary_carries_evaluation_scores(sweep_dir):
+    rows = summarize(sweep_dir)["rows"]
+    assert rows[0]["eval_base_combined"] == 0.5 and rows[0]["eval_trained_combined"] == 0.7
+    assert rows[0]["eval_trained_violations_any"] == 0.1
+    text = (sweep_dir / "summary.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| job |"))
+    assert "| eval_base_combined |" in header and "| eval_trained_combined |" in header
+    assert "config key 'grpo.beta': bad" in text
+
+
+def test_summary_plot_is_reward_against_beta_with_one_line_per_preset(sweep_dir):
+    result = summarize(sweep_dir)
+    assert result["plot"].is_file() and result["plot"].stat().st_size > 5_000
+    data = plot_series(result["rows"])
+    assert data["x"] == "grpo.beta" and data["metric"] == "eval_trained_combined"
+    # failed and incomplete jobs are left out
+    assert data["series"] == {"reward=balanced": [(0.0, 0.7), (0.04, 0.7)], "reward=ahimsa_heavy": [(0.0, 0.7)]}
+
+
+def test_summary_plot_without_evaluation_compares_presets_by_unweighted_principle_mean(tmp_path):
+    root = tmp_path / "sweep"
+    _job(root, 0, ["reward=balanced"], [1.0, 1.0, 1.0, 1.0], "completed")
+    _job(root, 1, ["reward=ahimsa_heavy"], [3.0, 3.0, 3.0, 3.0], "completed")
+    data = plot_series(summarize(root)["rows"])
+    assert data["x"] is None and data["metric"] == "reward_principle_mean"  # bars: no numeric key
+    assert data["series"]["jobs"] == [("reward=balanced", 0.75), ("reward=ahimsa_heavy", 1.25)]
+
+
+def test_summarize_cli_on_a_dir_without_jobs_fails_with_one_line(tmp_path):
+    result = run_cli("argen.summarize", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"argen.summarize: error: {tmp_path}: has no job dirs (expected subdirectories 0, 1, ... written by `python -m argen.train -m`)"
+    ]
+
+
+def test_summarize_cli_rewrites_the_files(sweep_dir):
+    result = run_cli("argen.summarize", str(sweep_dir))
+    assert result.returncode == 0, result.stderr
+    assert (sweep_dir / "summary.csv").is_file() and (sweep_dir / "summary.png").is_file()
+    assert "| 3 | reward=ahimsa_heavy grpo.beta=0.04 | failed |" in result.stdout
+
+
+# --- real multiruns ---------------------------------------------------------------------------
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """Job 0 fails validation in the Hydra process; job 1 still runs and fails inside its worker."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("argen.train", "-m", "experiment=smoke", "grpo.beta=-1,0.0", "data.limit=0", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 1, result.stderr[-3000:]  # every job ran; the exit status still says some failed
+    first = json.loads((sweep / "0" / "status.json").read_text())
+    second = json.loads((sweep / "1" / "status.json").read_text())
+    assert first["status"] == "failed" and first["error"] == "config key 'grpo.beta': must be >= 0, got -1"
+    assert second["status"] == "failed" and "worker, exit code 2" in second["error"]
+    assert "config key 'data.limit'" in second["error"]
+    rows = list(csv.DictReader(open(sweep / "summary.csv", newline="")))
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "failed"), ("1", "failed")]
+    assert "argen.train: 2 of 2 sweep jobs failed: 0, 1" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_2x2_smoke_sweep_gives_four_run_dirs_and_a_four_row_summary(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("argen.train", "-m", "experiment=smoke", "reward=balanced,ahimsa_heavy", "grpo.beta=0.0,0.04",
+                     f"hydra.sweep.dir={sweep}", timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    seen = set()
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["steps"] == 2 and summary["world_size"] == 1
+        assert json.loads((job / "status.json").read_text())["status"] == "completed"
+        config = OmegaConf.load(job / "config.yaml")
+        seen.add((config.reward.weights.ahimsa, config.grpo.beta))
+        assert summary["run_dir"] == str(job)
+    assert seen == {(0.3, 0.0), (0.3, 0.04), (0.6, 0.0), (0.6, 0.04)}
+    rows = list(csv.DictReader(open(sweep / "summary.csv", newline="")))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    assert {r["overrides"] for r in rows} == {f"experiment=smoke reward={r} grpo.beta={b}"
+                                              for r in ("balanced", "ahimsa_heavy") for b in ("0.0", "0.04")}
+    assert all(float(r["reward_ahimsa"]) >= 0 for r in rows)
+    assert (sweep / "summary.md").is_file() and (sweep / "summary.png").stat().st_size > 5_000
