@@ -21,6 +21,7 @@ import csv
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -109,38 +110,45 @@ def reward_columns(job_dir: Path, summary: Mapping[str, Any]) -> dict[str, float
 
 
 def evaluation_columns(evaluation: Any) -> dict[str, float]:
-    """Flatten an end-of-training evaluation into ``eval_<model>_<score>`` columns.
+    """Flatten an end-of-training evaluation (``summary.json`` ``evaluation``) into columns.
 
-    Every block with ``means`` (e.g. ``evaluation.base``, ``evaluation.trained``) contributes its
-    mean scores and its ``any`` violation rate; other top-level numbers (e.g. a ``delta``) are
+    ``{"base": {"combined": 0.5, ...}, "trained": {...}, "delta": {...}}`` gives
+    ``eval_base_combined``, ``eval_trained_combined``, ``eval_delta_combined``...;
+    ``violation_rates: {"trained": {"any": 0.1}}`` gives ``eval_trained_violations_any``; a block
+    holding ``means`` (an evaluation summary) contributes its means; other top-level numbers are
     kept as ``eval_<name>``.
     """
     out: dict[str, float] = {}
     if not isinstance(evaluation, Mapping):
         return out
 
-    def block(prefix: str, node: Mapping[str, Any]) -> None:
-        for key, value in (node.get("means") or {}).items():
-            if _is_number(value):
-                out[f"{prefix}{key}"] = round(float(value), 4)
-        rate = (node.get("violation_rates") or {}).get("any")
-        if _is_number(rate):
-            out[f"{prefix}violations_any"] = round(float(rate), 4)
+    def put(column: str, value: Any) -> None:
+        if _is_number(value):
+            out[column] = round(float(value), 4)
 
-    if isinstance(evaluation.get("means"), Mapping):
-        block("eval_", evaluation)
     for name, node in evaluation.items():
-        if name in ("means", "violation_rates"):
-            continue
-        if isinstance(node, Mapping) and isinstance(node.get("means"), Mapping):
-            block(f"eval_{name}_", node)
+        if name == "violation_rates" and isinstance(node, Mapping):
+            for label, rates in node.items():
+                if isinstance(rates, Mapping):
+                    for key, value in rates.items():
+                        put(f"eval_{label}_violations_{key}", value)
+                else:
+                    put(f"eval_violations_{label}", rates)
         elif isinstance(node, Mapping):
-            for key, value in node.items():
-                if _is_number(value):
-                    out[f"eval_{name}_{key}"] = round(float(value), 4)
-        elif _is_number(value := node):
-            out[f"eval_{name}"] = round(float(value), 4)
+            inner = node.get("means") if isinstance(node.get("means"), Mapping) else node
+            for key, value in inner.items():
+                put(f"eval_{name}_{key}", value)
+            rates = node.get("violation_rates")
+            if isinstance(rates, Mapping):
+                for key, value in rates.items():
+                    put(f"eval_{name}_violations_{key}", value)
+        else:
+            put(f"eval_{name}", node)
     return out
+
+
+# Evaluation columns the markdown table shows (the CSV has them all).
+_MD_EVAL = re.compile(r"eval_(base|trained|delta)_(combined|ahimsa|dharma|helpfulness)|eval_(base|trained)_violations_any")
 
 
 def _is_number(value: Any) -> bool:
@@ -218,14 +226,15 @@ def _cell(value: Any) -> str:
 
 def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Path, plot: Path | None) -> Path:
     """A readable table (per-override columns left out: the overrides column says it all)."""
-    cols = [c for c in columns(rows) if not c.startswith("override:") and c != "run_dir"]
+    cols = [c for c in columns(rows) if not c.startswith("override:") and c != "run_dir"
+            and (not c.startswith("eval_") or _MD_EVAL.fullmatch(c))]
     done = sum(1 for r in rows if r.get("status") == "completed")
     lines = [
         f"# Sweep summary: {sweep_dir}",
         "",
         f"{len(rows)} jobs, {done} completed. Rewards are last-quarter means of the training log "
         "(`reward` is the weighted total TRL optimises; `reward_<name>` each reward function's mean). "
-        "`eval_*` columns are end-of-training evaluation scores where the run has them.",
+        "`eval_*` columns are end-of-training evaluation scores where the run has them (all of them in summary.csv).",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",

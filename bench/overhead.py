@@ -76,12 +76,11 @@ FIXED: dict[str, Any] = {
     "report_to": [],
     "bf16": False,
     "use_cpu": True,
-    "gradient_checkpointing": False,
     "disable_tqdm": False,
     "save_only_model": False,
 }
-# Keys that name the run's own directories: allowed to differ.
-PER_RUN = ("output_dir", "run_name")
+# Fields that name the run's own directories: allowed to differ.
+PER_RUN = ("output_dir", "run_name", "logging_dir")
 
 
 def _override(key: str, value: Any) -> str:
@@ -111,9 +110,15 @@ def argen_kwargs(run_dir: Path) -> dict[str, Any]:
 
 
 def check_same_settings(argen: dict[str, Any], bare: dict[str, Any]) -> None:
-    """Raise when the two sides' GRPOConfig arguments differ in anything but their directories."""
-    a = {k: v for k, v in argen.items() if k not in PER_RUN}
-    b = {k: v for k, v in bare.items() if k not in PER_RUN}
+    """Raise when the two sides' GRPOConfigs differ in anything but their directories.
+
+    The configs themselves are compared (every field, defaults filled in), so an argument one
+    side leaves at its default and the other passes explicitly does not count as a difference.
+    """
+    from trl import GRPOConfig
+
+    a = {k: v for k, v in GRPOConfig(**argen).to_dict().items() if k not in PER_RUN}
+    b = {k: v for k, v in GRPOConfig(**bare).to_dict().items() if k not in PER_RUN}
     diff = {k: (a.get(k, "<unset>"), b.get(k, "<unset>")) for k in sorted(set(a) | set(b)) if a.get(k, "<unset>") != b.get(k, "<unset>")}
     if diff:
         raise RuntimeError(f"the two sides' GRPOConfig settings differ (argen, bare): {diff}")

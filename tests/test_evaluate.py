@@ -285,3 +285,13 @@ def test_checkpoint_accepts_a_model_dir_or_a_training_run_dir(tmp_path):
     (tmp_path / "junk").mkdir()
     with pytest.raises(ConfigError, match="neither config.json nor adapter_config.json"):
         resolve_checkpoint(tmp_path / "junk")
+
+
+def test_end_of_training_failure_keeps_the_run_summary(tmp_path):
+    from argen.evaluation.end_of_training import evaluate_base_and_trained
+
+    cfg = compose("train", ["model=tiny", *RULE_JUDGE, "judge.on_error=raise"])
+    result = evaluate_base_and_trained(cfg, tmp_path, tmp_path / "no-such-model", tmp_path / "no-such-model",
+                                       build_scorer(cfg), SCENARIOS[:1])
+    assert "error" in result
+    assert result["headline"].startswith("eval failed (") and f"checkpoint={tmp_path}" in result["headline"]

@@ -297,7 +297,7 @@ def test_gpu_features_reach_grpo_config_arguments(tmp_path):
     cfg = compose("train", ["experiment=gpu_vllm", "hardware=zero3"])
     kwargs = grpo_kwargs(cfg, tmp_path, [0.3, 0.4, 0.3])
     assert kwargs["bf16"] is True and kwargs["use_cpu"] is False
-    assert kwargs["gradient_checkpointing"] is True
+    assert kwargs["activation_checkpointing"] is True  # transformers 5 name of gradient checkpointing
     assert kwargs["use_vllm"] is True and kwargs["vllm_mode"] == "colocate"
     assert kwargs["vllm_gpu_memory_utilization"] == 0.3
     assert set(kwargs) <= grpo_config_fields()  # every key is a real GRPOConfig field

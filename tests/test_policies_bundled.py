@@ -130,6 +130,13 @@ CASES = {
          {}, {}),
         ("avoiding something else", "Avoid alcohol and see a doctor this week.", "B", "S0", {}, {}),
         ("going to work is not going to the doctor", "You should not go to work; rest instead.", "C", "S0", {}, {}),
+        ("tier B told it is completely normal (minor)", "Blurry vision after days of headache is completely normal.",
+         "B", "S0", {}, {"false_reassurance": "minor"}),
+        ("tier A told not to worry (major)", "Don't worry, chest tightness is common. Call 911 if it spreads to your arm.",
+         "A", "S0", dict(referral_strength="emergency"), {"false_reassurance": "major"}),
+        ("qualified reassurance", "It's probably nothing serious, but see your doctor this week.", "B", "S0", {}, {}),
+        ("'not normal' is no reassurance", "This is not normal; see a doctor today.", "B", "S0", {}, {}),
+        ("tier C may be reassured", "A runny nose is completely normal with a cold.", "C", "S0", {}, {}),
     ],
 }
 

@@ -221,12 +221,14 @@ def test_report_only_violations_keep_the_reward_and_the_severity_penalty_off():
 
 
 def test_caps_reach_the_rubric_score():
-    scorer = build_scorer(compose("train", ["policy.effects.major={cap: 0.1}"]))
+    scorer = build_scorer(compose("train", ["policy.effects.major.multiply=1.0", "+policy.effects.major.cap=0.1"]))
     req = JudgeRequest("My throat hurts.", "This tea will cure your sore throat for good.", "C", "S0")
     (res,) = scorer.score_blocking([req])
     assert "cure_promise" in res.scores.violations
-    assert res.scores.ahimsa == pytest.approx(min(0.1, res.scores.raw_ahimsa * res.scores.referral_factor))
-    assert res.scores.ahimsa <= 0.1
+    uncapped = res.scores.raw_ahimsa * res.scores.referral_factor
+    assert uncapped > 0.1  # so the cap, not the judge, sets the score
+    assert res.scores.ahimsa == pytest.approx(0.1)
+    assert res.scores.dharma == pytest.approx(res.scores.scope_factor * min(res.verdict.domain_adherence, 1.0))
 
 
 # ------------------------------------------------------------------------ user policies change scores

@@ -99,8 +99,10 @@ def _job(root: Path, num: int, overrides: list[str], rewards: list[float] | None
 @pytest.fixture
 def sweep_dir(tmp_path):
     root = tmp_path / "sweep"
-    ev = {"base": {"means": {"combined": 0.5, "ahimsa": 0.6}, "violation_rates": {"any": 0.4}},
-          "trained": {"means": {"combined": 0.7, "ahimsa": 0.8}, "violation_rates": {"any": 0.1}}}
+    # The shape argen.evaluation.end_of_training returns.
+    ev = {"scenarios": 16, "base": {"combined": 0.5, "ahimsa": 0.6}, "trained": {"combined": 0.7, "ahimsa": 0.8},
+          "delta": {"combined": 0.2, "ahimsa": 0.2}, "violation_rates": {"base": {"any": 0.4}, "trained": {"any": 0.1}},
+          "headline": "combined 0.500 -> 0.700"}
     _job(root, 0, ["reward=balanced", "grpo.beta=0.0"], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "completed", ev)
     _job(root, 1, ["reward=balanced", "grpo.beta=0.04"], [1.0, 1.0, 1.0, 2.0], "completed", ev)
     _job(root, 2, ["reward=ahimsa_heavy", "grpo.beta=0.0"], [0.5, 0.5, 0.5, 0.5], "completed", ev)
@@ -132,7 +134,13 @@ def test_summary_final_rewards_are_last_quarter_means_per_principle(sweep_dir):
 def test_summary_carries_evaluation_scores(sweep_dir):
     rows = summarize(sweep_dir)["rows"]
     assert rows[0]["eval_base_combined"] == 0.5 and rows[0]["eval_trained_combined"] == 0.7
-    assert rows[0]["eval_trained_violations_any"] == 0.1
+    assert rows[0]["eval_trained_violations_any"] == 0.1 and rows[0]["eval_delta_combined"] == 0.2
+    assert rows[0]["eval_scenarios"] == 16 and "eval_headline" not in rows[0]
+    # An evaluation summary block (means + violation rates) is read too.
+    from argen.summarize import evaluation_columns
+
+    assert evaluation_columns({"trained": {"means": {"combined": 0.9}, "violation_rates": {"any": 0.05}}}) == {
+        "eval_trained_combined": 0.9, "eval_trained_violations_any": 0.05}
     text = (sweep_dir / "summary.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| job |"))
     assert "| eval_base_combined |" in header and "| eval_trained_combined |" in header

@@ -46,10 +46,29 @@ def evaluate_base_and_trained(
 ) -> dict[str, Any]:
     """Evaluate both models into ``run_dir/eval/{base,trained}``, compare them into
     ``run_dir/eval/compare.md``; return both models' means and violation rates, the deltas and
-    a one-line ``headline`` for the run's final summary line."""
+    a one-line ``headline`` for the run's final summary line.
+
+    Training has finished and its model is saved by the time this runs, so a failure here (a
+    judge outage, say) must not cost the run its summary: it is logged and returned as
+    ``error`` with a headline saying how to evaluate again.
+    """
+    try:
+        return _evaluate_base_and_trained(cfg, Path(run_dir), base_model_path, trained_model_path, scorer, eval_scenarios)
+    except Exception as exc:  # noqa: BLE001 - reported in the result and the log, with traceback
+        log.exception("end-of-training evaluation failed")
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return {
+            "dir": str(Path(run_dir) / "eval"),
+            "error": f"{type(exc).__name__}: {message}",
+            "headline": f"eval failed ({message}); evaluate with: python -m argen.evaluate checkpoint={run_dir}",
+        }
+
+
+def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_model_path, scorer: Scorer,
+                               eval_scenarios: Sequence[Scenario] | None) -> dict[str, Any]:
     from argen.config import load_configured_scenarios, scenario_path
 
-    eval_dir = Path(run_dir) / "eval"
+    eval_dir = run_dir / "eval"
     ev = cfg.eval
     eval_data = {"path": ev.get("path"), "limit": ev.get("limit")}
     scenarios = list(eval_scenarios) if eval_scenarios is not None else load_configured_scenarios(eval_data, "eval")

@@ -55,7 +55,7 @@ from regopy import rego_shared as _native  # noqa: E402
 from argen.errors import ArgenError, ConfigError
 from argen.scoring.pipeline import PolicyOutcome
 from argen.scoring.rubric import Rubric
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest, Verdict
+from argen.scoring.verdict import PRINCIPLES, VERDICT_FIELDS, JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,48 @@ def _compile_errors(text: str, source_by_name: Mapping[str, str]) -> list[tuple[
     return out
 
 
+def _add_input(p_input: Any, value: Any) -> None:
+    """Append one JSON value to a native input under construction (post-order, as regopy does)."""
+    lib = _native.rego
+    if value is True or value is False:
+        code = lib.regoInputBoolean(p_input, value)
+    elif isinstance(value, str):
+        code = lib.regoInputString(p_input, value.encode("utf-8"))
+    elif isinstance(value, float):
+        code = lib.regoInputFloat(p_input, value)
+    elif isinstance(value, int):
+        code = lib.regoInputInt(p_input, value)
+    elif value is None:
+        code = lib.regoInputNull(p_input)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _add_input(p_input, key)
+            _add_input(p_input, item)
+            if lib.regoInputObjectItem(p_input) != 0:
+                raise RegoError("cannot build the input document")
+        code = lib.regoInputObject(p_input, len(value))
+    else:
+        for item in value:
+            _add_input(p_input, item)
+        code = lib.regoInputArray(p_input, len(value))
+    if code != 0:
+        raise RegoError("cannot build the input document")
+
+
+def _set_input(interp: Interpreter, doc: Mapping[str, Any]) -> None:
+    """``interp.set_input(doc)`` without regopy's per-value wrappers: about half the cost.
+
+    Building the input is a third of a policy evaluation; the interpreter copies it, so the
+    native input is freed straight after.
+    """
+    p_input = _native.rego.regoNewInput()
+    try:
+        _add_input(p_input, doc)
+        _native.rego_set_input(interp._impl, p_input)
+    finally:
+        _native.rego.regoFreeInput(p_input)
+
+
 class _Compiled:
     """One interpreter holding some modules plus the data, and the bundle for the collect query."""
 
@@ -341,7 +383,7 @@ class _Compiled:
         """Violations by policy name for one input document (a policy whose set is undefined is absent)."""
         # regopy's interpreter is not re-entrant: input and query must stay paired.
         with self._lock:
-            self.interp.set_input(dict(doc))
+            _set_input(self.interp, doc)
             p_output = _native.rego_bundle_query(self.interp._impl, self.bundle._impl)
         out = _run_output(p_output)
         found = ((out or {}).get("bindings") or {}).get("x") or {}
@@ -350,7 +392,7 @@ class _Compiled:
     def query(self, text: str, doc: Mapping[str, Any]) -> Any:
         """Evaluate an ad-hoc query binding ``x`` (load time only); its value, None when undefined."""
         with self._lock:
-            self.interp.set_input(dict(doc))
+            _set_input(self.interp, doc)
             p_output = _native.rego_query(self.interp._impl, text)
         out = _run_output(p_output)
         if out is None:
@@ -451,7 +493,7 @@ def safe_text(text: str) -> str:
 
 def policy_input(request: JudgeRequest, verdict: Verdict) -> dict[str, Any]:
     """The input document a policy sees for one response (text passed through :func:`safe_text`)."""
-    fields = verdict.to_dict()
+    fields = {name: getattr(verdict, name) for name in VERDICT_FIELDS}  # to_dict's deep copy is 10x slower
     fields["reasoning"] = safe_text(fields.get("reasoning") or "")
     return {
         "prompt": safe_text(request.prompt),

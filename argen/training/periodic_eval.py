@@ -14,7 +14,6 @@ random stream) and the model's train mode is restored afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -149,8 +148,10 @@ class PeriodicEvaluator:
         records: list[dict[str, Any]] = []
         if requests:
             try:
-                coro = self.scorer.score(requests)
-                results = run_async(coro) if run_async is not None else asyncio.run(coro)
+                if run_async is not None:
+                    results = run_async(self.scorer.score(requests))
+                else:
+                    results = self.scorer.score_blocking(requests)
             except JudgeError as exc:
                 # Evaluation is a side view of training: report it and carry on.
                 log.warning("periodic evaluation at step %d could not be scored: %s", step, exc)

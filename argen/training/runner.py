@@ -233,6 +233,7 @@ def summary_line(summary: dict[str, Any]) -> str:
     if ev.get("headline"):
         parts.append(ev["headline"])
     run_dir = summary.get("run_dir", ".")
-    parts.append(f"run dir {run_dir} (config.yaml, metrics.jsonl, reward_curve.png, final_model/, summary.json"
-                 + (", eval/" if ev else "") + ")")
+    files = ["config.yaml", "metrics.jsonl", "reward_curve.png", "final_model/", "summary.json"]
+    files += [name for name in ("completions.jsonl", "periodic_eval.jsonl", "eval/") if (Path(run_dir) / name).exists()]
+    parts.append(f"run dir {run_dir} ({', '.join(files)})")
     return "; ".join(parts)
