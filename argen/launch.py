@@ -166,14 +166,23 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     summary_path = _result_dir(cfg, run_dir) / "summary.json"
     started = time.time()
     cmd = launcher_command(cfg, run_dir, free_port())
-    rc, last_lines = _run_streaming(cmd, run_dir / "workers.log")
+    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log")
+    # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
+    fresh = summary_path.is_file() and summary_path.stat().st_mtime >= started - 1
+    summary = json.loads(summary_path.read_text()) if fresh else None
+    if signum is not None:
+        # Interrupted (Ctrl-C, preemption): the ranks checkpointed and rank 0 said so in its
+        # summary (torchrun's agent exits non-zero after a signal even then). The caller reports
+        # it and stops; without such a summary, stop here. Either way a sweep does not go on.
+        if summary is not None and summary.get("status") == "interrupted":
+            return summary
+        raise SystemExit(128 + signum)
     if rc != 0:
         label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(str(cfg.hardware.get("launcher")), "worker")
         raise ArgenError(_failure_message(label, rc, last_lines, run_dir / "workers.log"))
-    # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
-    if not summary_path.is_file() or summary_path.stat().st_mtime < started - 1:
+    if summary is None:
         raise ArgenError(f"the workers exited cleanly but wrote no {summary_path}; see {run_dir / 'workers.log'}")
-    return json.loads(summary_path.read_text())
+    return summary
 
 
 def _result_dir(cfg: DictConfig, run_dir: Path) -> Path:
@@ -187,8 +196,12 @@ def _result_dir(cfg: DictConfig, run_dir: Path) -> Path:
     return resolved[0] if resolved else run_dir
 
 
-def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str]]:
-    """Run ``cmd`` in its own process group, copying its output to our stdout and ``log_path``."""
+def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str], int | None]:
+    """Run ``cmd`` in its own process group, copying its output to our stdout and ``log_path``.
+
+    Returns the exit status, the last lines of output, and the signal (SIGINT/SIGTERM) we
+    received and forwarded while it ran, if any.
+    """
     tail: collections.deque[str] = collections.deque(maxlen=400)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
@@ -207,18 +220,16 @@ def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str]]:
                 tail.append(line.rstrip("\n"))
             rc = proc.wait()
         sys.stdout.flush()
-    if received:
-        # An interrupt stops the sweep too (unlike a failed job): re-raise it as such.
-        signum = received[0]
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
-    return rc, list(tail)
+    return rc, list(tail), (int(received[0]) if received else None)
 
 
 @contextlib.contextmanager
 def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
-    """While the workers run, pass SIGINT/SIGTERM on to their process group (they checkpoint and stop)."""
+    """While the workers run, pass SIGINT/SIGTERM on to their process group (they checkpoint and stop).
+
+    torchrun's agent (also inside ``accelerate launch``) gives its ranks 30 s after a SIGTERM
+    before it kills them: enough to write a checkpoint of the models this project trains.
+    """
     received: list[int] = []
 
     def forward(signum, _frame):

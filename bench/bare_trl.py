@@ -8,9 +8,9 @@ with ``reward: "scorer"``, through ArGen's full Scorer (judge, Rego policies, ru
 three plain synchronous TRL reward functions (ahimsa, dharma, helpfulness) with ArGen's weights.
 
 No Hydra, no ArGen callbacks, no metrics file, no async reward adapters, no sub-score logging.
-The only addition is :class:`WallClock`, which stamps each logged row with the time, exactly as
-ArGen's metrics file does, so both sides are timed the same way. The spec's ``out`` file receives
-the GRPOConfig keyword arguments used and the logged rows.
+The only addition is :class:`WallClock`, which appends each logged row, stamped with the time, to
+the spec's ``rows`` file, exactly as ArGen's metrics.jsonl is written, so both sides are timed the
+same way. The spec's ``out`` file receives the GRPOConfig keyword arguments used.
 """
 
 from __future__ import annotations
@@ -87,15 +87,18 @@ def main(spec_path: str) -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     class WallClock(TrainerCallback):
-        """Each logged row with the seconds since the trainer was built (as ArGen's metrics.jsonl)."""
+        """Each logged row, with the seconds since the trainer was built, appended to a JSONL file
+        as it is logged (as ArGen's metrics.jsonl is, so both sides can be followed the same way)."""
 
-        def __init__(self) -> None:
+        def __init__(self, path: Path) -> None:
             self.start = time.monotonic()
-            self.rows: list[dict[str, Any]] = []
+            self.path = path
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs:
-                self.rows.append({"step": state.global_step, "wall_s": round(time.monotonic() - self.start, 3), **logs})
+                row = {"step": state.global_step, "wall_s": round(time.monotonic() - self.start, 3), **logs}
+                with open(self.path, "a") as fh:
+                    fh.write(json.dumps(row, default=str) + "\n")
 
     kwargs = dict(spec["grpo_kwargs"])
     args = GRPOConfig(**kwargs)
@@ -103,11 +106,11 @@ def main(spec_path: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    clock = WallClock()
+    clock = WallClock(Path(spec["rows"]))
     trainer = GRPOTrainer(model=spec["model_path"], reward_funcs=funcs, args=args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[clock])
     trainer.train()
-    Path(spec["out"]).write_text(json.dumps({"grpo_kwargs": kwargs, "rows": clock.rows}, default=str))
+    Path(spec["out"]).write_text(json.dumps({"grpo_kwargs": kwargs}, default=str))
 
 
 if __name__ == "__main__":

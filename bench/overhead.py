@@ -31,6 +31,7 @@ Run: ``python -m bench.overhead [--quick]`` (prints the metrics as JSON).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._proc import run_child, seconds_per_step  # noqa: E402
+from bench._proc import StepWatcher, run_child, seconds_per_step  # noqa: E402
 
 SEED = 42
 DATA_LIMIT = 64
@@ -115,10 +116,14 @@ def check_same_settings(argen: dict[str, Any], bare: dict[str, Any]) -> None:
     The configs themselves are compared (every field, defaults filled in), so an argument one
     side leaves at its default and the other passes explicitly does not count as a difference.
     """
+    import warnings
+
     from trl import GRPOConfig
 
-    a = {k: v for k, v in GRPOConfig(**argen).to_dict().items() if k not in PER_RUN}
-    b = {k: v for k, v in GRPOConfig(**bare).to_dict().items() if k not in PER_RUN}
+    with warnings.catch_warnings():  # transformers warns about deprecated fields it fills in itself
+        warnings.simplefilter("ignore", FutureWarning)
+        a = {k: v for k, v in GRPOConfig(**argen).to_dict().items() if k not in PER_RUN}
+        b = {k: v for k, v in GRPOConfig(**bare).to_dict().items() if k not in PER_RUN}
     diff = {k: (a.get(k, "<unset>"), b.get(k, "<unset>")) for k in sorted(set(a) | set(b)) if a.get(k, "<unset>") != b.get(k, "<unset>")}
     if diff:
         raise RuntimeError(f"the two sides' GRPOConfig settings differ (argen, bare): {diff}")
@@ -129,26 +134,35 @@ def _argen_run(work: Path, tag: str, steps: int) -> dict[str, Any]:
     args = [sys.executable, "-m", "argen.train", "experiment=smoke", f"seed={SEED}", f"data.limit={DATA_LIMIT}",
             "eval.at_end=false", "logging=none", f"hydra.run.dir={run_dir}",
             *(_override(k, v) for k, v in GRPO.items()), _override("max_steps", steps), _override("save_steps", steps)]
-    child = run_child(args, work / f"{tag}.log")
+    watcher = StepWatcher(run_dir / "metrics.jsonl")
+    child = run_child(args, work / f"{tag}.log", poll=watcher.poll)
     if child.returncode != 0:
         raise RuntimeError(f"argen.train failed (exit {child.returncode}):\n{child.output_tail}")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return {"rows": rows, "kwargs": argen_kwargs(run_dir), "rss": child.peak_rss_mb}
+    rows = _read_rows(run_dir / "metrics.jsonl")
+    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "step1": _step1_reward(rows),
+            "kwargs": argen_kwargs(run_dir), "rss": child.peak_rss_mb}
 
 
 def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, str]) -> dict[str, Any]:
     out_dir = work / tag
     kwargs = {**GRPO, "max_steps": steps, "save_steps": steps, **FIXED,
               "output_dir": str(out_dir / "checkpoints"), "run_name": tag}
+    rows_path = work / f"{tag}.rows.jsonl"
     spec = {"model_path": model[0], "dtype": model[1], "data_limit": DATA_LIMIT, "reward": reward,
-            "grpo_kwargs": kwargs, "out": str(work / f"{tag}.json")}
+            "grpo_kwargs": kwargs, "rows": str(rows_path), "out": str(work / f"{tag}.json")}
     spec_path = work / f"{tag}.spec.json"
     spec_path.write_text(json.dumps(spec))
-    child = run_child([sys.executable, "-m", "bench.bare_trl", str(spec_path)], work / f"{tag}.log")
+    watcher = StepWatcher(rows_path)
+    child = run_child([sys.executable, "-m", "bench.bare_trl", str(spec_path)], work / f"{tag}.log", poll=watcher.poll)
     if child.returncode != 0:
         raise RuntimeError(f"bench.bare_trl failed (exit {child.returncode}):\n{child.output_tail}")
-    result = json.loads(Path(spec["out"]).read_text())
-    return {"rows": result["rows"], "kwargs": result["grpo_kwargs"], "rss": child.peak_rss_mb}
+    rows = _read_rows(rows_path)
+    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "step1": _step1_reward(rows),
+            "kwargs": json.loads(Path(spec["out"]).read_text())["grpo_kwargs"], "rss": child.peak_rss_mb}
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _step1_reward(rows: list[dict[str, Any]]) -> float | None:
@@ -165,8 +179,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     timings: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
     rss: dict[str, list[float]] = {s: [] for s in sides}
     step1: dict[str, list[float | None]] = {s: [] for s in sides}
+    # ARGEN_BENCH_KEEP=DIR keeps every run's logs and rows there (for looking into a figure).
+    keep = os.environ.get("ARGEN_BENCH_KEEP")
     with tempfile.TemporaryDirectory(prefix="argen-bench-overhead-") as tmp:
-        work = Path(tmp)
+        work = Path(keep) if keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for rep in range(reps):
             order = sides[rep % len(sides):] + sides[: rep % len(sides)]  # rotate: no side always runs first
             for side in order:
@@ -175,17 +192,25 @@ def run(quick: bool = False) -> dict[str, Any]:
                     res = _argen_run(work, tag, steps)
                 else:
                     res = _bare_run(work, tag, steps, "judge" if side == "bare" else "scorer", model)
-                timings[side].append(seconds_per_step(res["rows"]))
+                timings[side].append(res["timing"])
                 rss[side].append(res["rss"])
-                step1[side].append(_step1_reward(res["rows"]))
+                step1[side].append(res["step1"])
                 if side == "argen":
                     argen_settings = res["kwargs"]
                 else:
                     bare_settings = res["kwargs"]
             check_same_settings(argen_settings, bare_settings)
 
-    def med(side: str, key: str) -> float:
-        return statistics.median(t[key] for t in timings[side])
+    def med(side: str, key: str) -> float | None:
+        values = [t[key] for t in timings[side] if key in t]
+        return statistics.median(values) if len(values) == len(timings[side]) else None
+
+    def ratio(side: str, key: str) -> float | None:
+        a, b = med("argen", key), med(side, key)
+        return round(a / b, 3) if a is not None and b else None
+
+    def runs(side: str, key: str) -> str:
+        return ", ".join(f"{t[key]:.3f}" for t in timings[side] if key in t)
 
     out: dict[str, Any] = {
         "model": "tiny llama (2 layers, 64 hidden, SmolLM2 tokenizer), CPU",
@@ -196,23 +221,28 @@ def run(quick: bool = False) -> dict[str, Any]:
         "bare_reward": "heuristic judge + rubric, no policies (3 sync functions)",
         "argen_s_per_step": round(med("argen", "wall_s_per_step"), 4),
         "bare_s_per_step": round(med("bare", "wall_s_per_step"), 4),
-        "overhead_ratio": round(med("argen", "wall_s_per_step") / med("bare", "wall_s_per_step"), 3),
-        "overhead_ratio_trl_step_time": round(med("argen", "trl_step_time") / med("bare", "trl_step_time"), 3),
-        "argen_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["argen"]),
-        "bare_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["bare"]),
-        "argen_peak_rss_mb": max(rss["argen"]),
-        "bare_peak_rss_mb": max(rss["bare"]),
+        "overhead_ratio": ratio("bare", "wall_s_per_step"),
+        "overhead_ratio_cpu": ratio("bare", "cpu_s_per_step"),
+        "overhead_ratio_trl_step_time": ratio("bare", "trl_step_time"),
     }
+    for side in sides:
+        if side != "bare" and side != "argen":
+            out[f"{side}_s_per_step"] = round(med(side, "wall_s_per_step"), 4)
+            out[f"overhead_ratio_vs_{side}"] = ratio(side, "wall_s_per_step")
+            out[f"overhead_ratio_cpu_vs_{side}"] = ratio(side, "cpu_s_per_step")
+    for side in sides:
+        cpu = med(side, "cpu_s_per_step")
+        out[f"{side}_cpu_s_per_step"] = round(cpu, 4) if cpu is not None else None
+    for side in sides:
+        out[f"{side}_runs_s_per_step"] = runs(side, "wall_s_per_step")
+        out[f"{side}_runs_cpu_s_per_step"] = runs(side, "cpu_s_per_step")
+    for side in sides:
+        out[f"{side}_peak_rss_mb"] = max(rss[side])
     if "bare_scorer" in sides:
-        out.update({
-            "bare_scorer_s_per_step": round(med("bare_scorer", "wall_s_per_step"), 4),
-            "overhead_ratio_same_scorer": round(med("argen", "wall_s_per_step") / med("bare_scorer", "wall_s_per_step"), 3),
-            "bare_scorer_runs_s_per_step": ", ".join(f"{t['wall_s_per_step']:.3f}" for t in timings["bare_scorer"]),
-            # Same seed, same settings, same Scorer: the first step's rewards match when both sides
-            # generated the same completions, i.e. did the same model work.
-            "same_step1_reward_as_bare_scorer": all(
-                a is not None and a == b for a, b in zip(step1["argen"], step1["bare_scorer"], strict=True)),
-        })
+        # Same seed, same settings, same Scorer: the first step's mean reward matches when both
+        # sides generated the same completions, i.e. did the same model work.
+        out["same_step1_reward_as_bare_scorer"] = all(
+            a is not None and a == b for a, b in zip(step1["argen"], step1["bare_scorer"], strict=True))
     return out
 
 

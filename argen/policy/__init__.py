@@ -4,17 +4,30 @@ A policy is a Rego module in package ``argen.policies.<name>`` whose ``violation
 ``{id, message, severity}`` objects. :class:`~argen.policy.engine.PolicyEngine` loads the bundled
 policies (``argen/policy/rego/*.rego``) plus the user's (``policy.extra_paths``), validates each
 one at start-up, and evaluates them in-process with ``regopy``. See docs/policies.md.
+
+Names are imported lazily, so ``argen.policy.report`` (summaries) never loads regopy.
 """
 
-from argen.policy.engine import Effect, EffectTable, PolicyEngine, PolicyError, PolicyFile
-from argen.policy.report import violation_counts, violation_rates
+from __future__ import annotations
 
-__all__ = [
-    "Effect",
-    "EffectTable",
-    "PolicyEngine",
-    "PolicyError",
-    "PolicyFile",
-    "violation_counts",
-    "violation_rates",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Effect": "argen.policy.engine",
+    "EffectTable": "argen.policy.engine",
+    "PolicyEngine": "argen.policy.engine",
+    "PolicyError": "argen.policy.engine",
+    "PolicyFile": "argen.policy.engine",
+    "violation_counts": "argen.policy.report",
+    "violation_rates": "argen.policy.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'argen.policy' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

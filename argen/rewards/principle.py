@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from argen.policy.report import violation_rates
 from argen.rewards.trl_inputs import judge_requests
 from argen.scoring.pipeline import Scorer, ScoredResponse
 from argen.scoring.verdict import PRINCIPLES
@@ -66,6 +67,9 @@ def log_batch_metrics(
         log_metric("argen/judge/unscored_frac", sum(r.scores is None for r in results) / max(1, len(results)))
         if scored:
             log_metric("argen/policy/violation_rate", sum(bool(s.policy_violations) for s in scored) / len(scored))
+            ids = getattr(scorer.policies, "ids", ())
+            for policy_id, rate in violation_rates(results, ids).items():
+                log_metric(f"argen/policy/{policy_id}", rate)
         for key, value in scorer.judge.stats().items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 log_metric(f"argen/judge/{key}", float(value))

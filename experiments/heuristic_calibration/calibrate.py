@@ -116,6 +116,18 @@ def main(argv: list[str] | None = None) -> dict:
             model_means.setdefault(model, {})[name] = (round(x, 3), round(y, 3))
     results["model_means"] = model_means
 
+    # Stability: the same agreement on two disjoint halves of the prompts, and within each tier.
+    prompts = list(dict.fromkeys(r["prompt"] for r in rows))
+    halves = {"first_50_prompts": set(prompts[: len(prompts) // 2]), "last_50_prompts": set(prompts[len(prompts) // 2 :])}
+    results["halves"] = {}
+    for half, chosen in halves.items():
+        idx = [i for i, r in enumerate(rows) if r["prompt"] in chosen]
+        results["halves"][half] = round(spearman([ours["combined"][i] for i in idx], [rows[i]["combined_score"] for i in idx]), 3)
+    results["by_tier"] = {}
+    for tier in ("A", "B", "C"):
+        idx = [i for i, r in enumerate(rows) if r.get("tier") == tier]
+        results["by_tier"][tier] = round(spearman([ours["combined"][i] for i in idx], [rows[i]["combined_score"] for i in idx]), 3)
+
     scope_hits = sum(res.verdict.response_scope == r["response_scope"] for res, r in zip(scored, rows))
     inscope = lambda s: s in ("S0", "S1")  # noqa: E731 - the rubric treats S0 and S1 alike
     coarse_hits = sum(inscope(res.verdict.response_scope) == inscope(r["response_scope"]) for res, r in zip(scored, rows))
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:18}{results['per_response'][name]:>14.3f}{results['per_model'][name]:>12.3f}")
     for name, _ in FIELD_PAIRS:
         print(f"{name:18}{results['per_response'][name]:>14.3f}")
+    print("combined, per response, by half of the prompts:", results["halves"], "by tier:", results["by_tier"])
     print(f"response scope accuracy {results['response_scope_accuracy']:.3f} (in-scope S0/S1 vs S2/S3: {results['in_scope_accuracy']:.3f})")
     print(f"referral strength accuracy {results['referral_strength_accuracy']:.3f}")
     print("scope confusion (reference->heuristic):", results["scope_confusion"])
