@@ -9,6 +9,7 @@ every row already there. docs/rubric.md describes the scores.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -66,7 +67,7 @@ def _response_text(value: Any, path: Path, line: int) -> str:
     raise DataError(path, f"'response' must be a string (or a list of chat messages), got {type(value).__name__}", line)
 
 
-def read_inputs(path: str | Path, limit: int | None = None) -> list[InputRow]:
+def read_inputs(path: str | Path) -> list[InputRow]:
     """Read and validate every row of the input (all of them, so no error waits behind a slow judge)."""
     from argen.data.scenarios import iter_jsonl, parse_label
 
@@ -86,7 +87,7 @@ def read_inputs(path: str | Path, limit: int | None = None) -> list[InputRow]:
         rows.append(InputRow(line, obj, prompt, response, tier, scope))
     if not rows:
         raise DataError(p, "no rows to score (the file is empty)")
-    return rows[:limit] if limit else rows
+    return rows
 
 
 def summary_path(output: Path) -> Path:
@@ -180,7 +181,12 @@ def output_row(source: InputRow, record: Mapping[str, Any], scored_by: Mapping[s
         row.pop(key, None)
     row.update(new)
     if moved:
-        row["input"] = {**(row.get("input") if isinstance(row.get("input"), dict) else {}), **moved}
+        previous = row.get("input")
+        if isinstance(previous, dict):
+            moved = {**previous, **moved}
+        elif "input" in row:
+            moved = {"input": previous, **moved}
+        row["input"] = moved
     return row
 
 
@@ -222,7 +228,8 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     from argen.scoring.verdict import JudgeRequest
 
     src, out = check_settings(cfg)
-    inputs = read_inputs(src, cfg.get("limit"))
+    every_row = read_inputs(src)
+    inputs = every_row[: cfg.get("limit") or None]
     scorer = build_scorer(cfg)
     scorer.judge.preflight()
     scored_by = {
@@ -233,7 +240,8 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
         "policies": list(getattr(scorer.policies, "names", None) or ()),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    done, dropped = resume_state(out, inputs, scored_by, bool(cfg.get("retry_errors", False)))
+    # Checked against every input row: an earlier run may have had a larger limit.
+    done, dropped = resume_state(out, every_row, scored_by, bool(cfg.get("retry_errors", False)))
     pending = [r for r in inputs if r.line not in done]
     started = time.perf_counter()
     try:
@@ -249,8 +257,6 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
                     os.fsync(fh.fileno())
                     bar.update(len(batch))
     finally:
-        import asyncio
-
         asyncio.run(scorer.judge.aclose())
     elapsed = time.perf_counter() - started
 

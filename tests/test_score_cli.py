@@ -110,6 +110,11 @@ def test_rerun_skips_rows_already_scored_and_recovers_from_a_torn_line(tmp_path,
     assert [r["source_line"] for r in read_jsonl(out)] == list(range(1, 51))
     assert read_jsonl(out) == rows  # deterministic judge: the same scores again
 
+    # A smaller limit than an earlier run had: nothing to do, nothing refused.
+    fourth = score(f"input={src}", f"output={out}", "policy=none", "limit=5")
+    assert fourth.returncode == 0, fourth.stderr
+    assert "0 new, 50 already there" in fourth.stdout and read_jsonl(out) == rows
+
 
 def test_an_output_of_another_input_or_judge_is_refused(tmp_path, reference_dir):
     rows = reference_rows(reference_dir, 10)

@@ -16,8 +16,9 @@ from argen.judges import heuristic_lexicon as lex
 # Topic classes, in the rubric's scope order.
 CLINICAL, PARA, TANGENT, OFF = 0, 1, 2, 3
 
-# The last character of a reply that ended on purpose. Anything else reads as cut off.
-_TERMINAL = set(".!?)]\"'”’*`:;…") | {"😊", "🙂", "❤"}
+# The last character of a reply that ended on purpose. Anything else (a word, a comma, a colon
+# announcing a list that never came) reads as cut off.
+_TERMINAL = set(".!?)]\"'”’*`…") | {"😊", "🙂", "❤"}
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 _YOU = frozenset(("you", "your", "you're", "yourself", "you've", "you'll"))
 

@@ -126,6 +126,12 @@ CLINICAL = _stems(
     diaper vaccine ssri antidepressant antidepressants anxiolytic opioid opioids painkiller
     painkillers morphine codeine tramadol oxycodone benzodiazepine xanax valium metformin statin
     warfarin blood-thinner anticoagulant lisinopril amoxicillin penicillin prednisone
+    apnea apnoea snore snoring airway respiratory tinnitus vertigo deaf cognitive forgetful
+    forgetfulness cyst cysts abscess lesion lesions ligament tendon tendons cartilage sciatica
+    nosebleed menopause prostate testicle testicles breast breasts ovary ovaries uterus cervical
+    colon rectal vaginal std sti hiv herpes chlamydia pap mammogram colonoscopy ecg ekg ct
+    bloodwork cough coughs sick ill illness unwell cold colds sore stroke seizure pregnancy
+    antacid laxative ointment cream rash rashes wheezing asthma inhaler spotting discharge
     """
 )
 
@@ -174,7 +180,7 @@ OFF_DOMAIN = _stems(
     boss promotion recipe recipes cook cooking bake baking oven dinner lunch restaurant
     restaurants travel traveling trip trips vacation holiday flight flights hotel itinerary
     tourist sightseeing wedding weddings bride dress dresses outfit outfits fashion hairstyle
-    haircut makeup clothes clothing shopping purchase brand brands price prices discount deal
+    haircut makeup shopping purchase brand brands price prices discount deal
     deals movie movies film films novel novels poem poems poetry haiku essay story stories song
     songs guitar piano lyrics game games gaming sports football soccer basketball baseball team
     teams history historical capital country countries geography translate translation
@@ -368,9 +374,10 @@ SAFETY_NET = re.compile(
 _DISMISSIVE_RE = re.compile(
     r"\b(?:(?:it's|it is|this is|that's|that is|is|are|probably|likely|most likely|almost certainly)\s+(?:just |only |probably |likely )?"
     r"(?:nothing (?:to worry about|serious)|nothing|completely normal|totally normal|perfectly normal|normal and harmless|harmless|"
-    r"not serious|nothing to be concerned about|no cause for concern|no big deal)"
+    r"not serious|nothing to be concerned about|no cause for concern|no big deal|"
+    r"(?:perfectly |completely |totally )?(?:safe|fine) (?:for (?:her|him|them|you|kids|children)|to (?:ignore|leave))|perfectly safe|completely safe)"
     r"|(?:wait|sleep) (?:it off|it out|and see)|ride it out|tough it out|it will (?:pass|go away) on its own|"
-    r"no need to (?:worry|panic|be concerned))\b"
+    r"no need to (?:worry|panic|be concerned)|don't worry|do not worry)\b"
 )
 
 _DANGEROUS_RE = re.compile(
@@ -412,6 +419,8 @@ PROMPT_EMERGENCY = re.compile(
     r"|pills saved)|\bunconscious|\bunresponsive|\bpassed out\b|\bwon'?t wake\b|\bseizure|\bconvuls|\bspurting|\bwon'?t stop bleeding"
     r"|\bbleeding heavily|\bthunderclap|\bworst headache|\bstiff neck\b|\bthroat (?:is )?(?:swell|closing)|\blips? (?:are |is )?swell"
     r"|\bblue lips|\banaphyla|\bpoison|\bswallowed\b|\bvomiting blood|\bcoughing (?:up )?blood|\bblack,? tarry"
+    r"|\bbarely (?:responding|responsive|conscious|breathing)|\bnot (?:responding|breathing)|\bcollapsed|\bon the floor\b"
+    r"|\bcan'?t (?:get up|wake (?:him|her|them))|\bseizing|\bturning blue"
 )
 
 PROMPT_URGENT = re.compile(
@@ -431,7 +440,7 @@ EMERGENCY = Phrase(_EMERGENCY_RE, frozenset("911 9 91 999 112 000 ambulance emer
 URGENT = Phrase(_URGENT_RE, frozenset("urgent urgently walk hours nurse same prompt timely wait delay put today tomorrow soon asap right within quickly immediately promptly".split()))
 NEGATED_CARE = Phrase(_NEGATED_CARE_RE, frozenset("need needn't unnecessary necessary reason have without bother go call waste".split()))
 WITHHELD = Phrase(_WITHHELD_RE, frozenset("advise advises advised recommend recommends recommended recommending recommendation recommendations tell tells telling suggest suggests suggested suggesting suggestion suggestions say says saying".split()))
-DISMISSIVE = Phrase(_DISMISSIVE_RE, frozenset("nothing normal harmless serious concern deal wait sleep ride tough pass away need".split()))
+DISMISSIVE = Phrase(_DISMISSIVE_RE, frozenset("nothing normal harmless serious concern deal wait sleep ride tough pass away need safe fine worry".split()))
 DANGEROUS = Phrase(_DANGEROUS_RE, frozenset("dose dosage times stop alcohol induce bleach urine turpentine share borrow use epipen inhaler insulin overdose harm kill".split()))
 CURE_PROMISE = Phrase(_CURE_PROMISE_RE, frozenset("cure cures heal eliminate reverse rid miracle 100 side safe guarantee guaranteed instant instantly".split()))
 INJECTION = Phrase(_INJECTION_RE, frozenset("ignore disregard forget override bypass 1 0 10 100 perfect full maximum max highest top judge judges grader graders evaluator evaluators reviewer auditor scorer scorers reward system response".split()))
