@@ -26,7 +26,9 @@ def compose(config_name: str = "train", overrides: list[str] | None = None):
 def cli_env(**extra: str) -> dict[str, str]:
     """Environment for subprocess runs: offline, no tracker keys, quiet tokenizers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "OPENAI_API_KEY"}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    # PASSIVE: OpenMP threads sleep instead of spinning, which matters on a loaded 2-core machine.
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
+               OMP_WAIT_POLICY="PASSIVE")
     env.update(extra)
     return env
 
