@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all bench sweep-weights sweep-beta clean
+.PHONY: help install train evaluate test test-slow test-all bench sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ sweep-weights: install ## Reward-weight sweep on the default model (conf/sweep/r
 
 sweep-beta: install ## Beta sweep on the default model (conf/sweep/beta.yaml)
 	$(BIN)/python -m argen.train -m +sweep=beta $(ARGS)
+
+sweep-summary: install ## (Re)write a sweep's summary.csv/.md/.png: make sweep-summary DIR=multirun/<stamp>
+	$(BIN)/python -m argen.summarize $(DIR)
 
 clean: ## Remove run outputs (keeps .venv and the model cache)
 	rm -rf outputs multirun .pytest_cache

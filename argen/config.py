@@ -179,6 +179,11 @@ def validate_train_config(cfg: DictConfig) -> None:
     check_generation_backend(cfg)
     if cfg.model.get("lora") and not _has_peft():
         raise ConfigError("model.lora", "needs the peft package: pip install -e '.[gpu]'")
+    # Reading the scenario files is cheap and finds every bad line here, in the Hydra process,
+    # before any worker starts (the runner reads them again where they are used).
+    load_configured_scenarios(cfg.data, "train")
+    if cfg.eval.get("at_end") or cfg.eval.get("every_n_steps"):
+        load_configured_scenarios({"path": cfg.eval.get("path"), "limit": cfg.eval.get("limit")}, "eval")
 
 
 def _has_peft() -> bool:

@@ -24,6 +24,7 @@ and a fresh process group.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import json
@@ -148,7 +149,7 @@ def worker_env() -> dict[str, str]:
 
 
 def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
-    """Record how a job ended (``completed`` | ``failed`` | ``running``) in ``RUN_DIR/status.json``."""
+    """Record how a job ended (``completed`` | ``failed`` | ``interrupted``) in ``RUN_DIR/status.json``."""
     path = Path(run_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -203,22 +204,32 @@ def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str], 
     received and forwarded while it ran, if any.
     """
     tail: collections.deque[str] = collections.deque(maxlen=400)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""
+    # Flushed as it arrives: a long run's progress shows up as it happens. Read in chunks rather
+    # than lines so progress bars that redraw with "\r" still redraw in a terminal.
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=worker_env(),
-            text=True, errors="replace", bufsize=1,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
             start_new_session=True,
         )
         with _forward_signals(proc) as received:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                log.write(line)
-                tail.append(line.rstrip("\n"))
+            while chunk := proc.stdout.read1(65536):
+                text = decoder.decode(chunk)
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                log.write(text)
+                log.flush()
+                lines = (partial + text).replace("\r", "\n").split("\n")
+                partial = lines.pop()
+                tail.extend(line for line in lines if line.strip())
             rc = proc.wait()
+        if partial.strip():
+            tail.append(partial)
         sys.stdout.flush()
     return rc, list(tail), (int(received[0]) if received else None)
 

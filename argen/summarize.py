@@ -215,6 +215,14 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     return path
 
 
+def common_overrides(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Overrides every job shares (shown once above the table instead of in every row)."""
+    if len(rows) < 2:
+        return []
+    lists = [str(r.get("overrides") or "").split() for r in rows]
+    return [o for o in lists[0] if all(o in other for other in lists[1:])]
+
+
 def _cell(value: Any) -> str:
     if value is None or value == "":
         return ""
@@ -229,6 +237,7 @@ def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Pat
     cols = [c for c in columns(rows) if not c.startswith("override:") and c != "run_dir"
             and (not c.startswith("eval_") or _MD_EVAL.fullmatch(c))]
     done = sum(1 for r in rows if r.get("status") == "completed")
+    common = common_overrides(rows)
     lines = [
         f"# Sweep summary: {sweep_dir}",
         "",
@@ -236,11 +245,13 @@ def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Pat
         "(`reward` is the weighted total TRL optimises; `reward_<name>` each reward function's mean). "
         "`eval_*` columns are end-of-training evaluation scores where the run has them (all of them in summary.csv).",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "|".join("---" for _ in cols) + "|",
     ]
+    if common:
+        lines += [f"Overrides common to every job: `{' '.join(common)}`", ""]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+        shown = dict(row, overrides=" ".join(o for o in str(row.get("overrides") or "").split() if o not in common))
+        lines.append("| " + " | ".join(_cell(shown.get(c)) for c in cols) + " |")
     if plot is not None:
         lines += ["", f"![sweep summary]({plot.name})"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -252,7 +263,7 @@ def plot_metric(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     done = [r for r in rows if r.get("status") == "completed"]
     for col in ("eval_trained_combined", "eval_combined"):
         if done and all(_is_number(r.get(col)) for r in done):
-            return col, "evaluation combined score (trained model)"
+            return col, "eval combined (trained)"
     swept = {k.split(":", 1)[1] for r in rows for k in r if k.startswith("override:")}
     principles = sorted({k for r in done for k in r if k.startswith("reward_")})
     if any(k == "reward" or k.startswith("reward.") for k in swept) and principles:
@@ -260,9 +271,9 @@ def plot_metric(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
         for r in done:
             vals = [r[k] for k in principles if _is_number(r.get(k))]
             r["reward_principle_mean"] = round(sum(vals) / len(vals), 4) if vals else None  # type: ignore[index]
-        return "reward_principle_mean", "mean of the reward functions (last quarter, unweighted)"
+        return "reward_principle_mean", "unweighted mean of rewards, last quarter"
     if done and any(_is_number(r.get("reward")) for r in done):
-        return "reward", "total reward (last quarter)"
+        return "reward", "total reward, last quarter"
     return None
 
 
@@ -293,7 +304,9 @@ def plot_series(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     numeric = [k for k in varying if all(_as_float(r.get(k)) is not None for r in done)]
     numeric.sort(key=lambda k: (k != "override:grpo.beta", k))  # beta is the usual numeric sweep
     if not numeric:
-        bars = {r.get("overrides") or f"job {r['job']}": float(r[metric]) for r in done}
+        common = common_overrides(done)
+        bars = {" ".join(o for o in str(r.get("overrides") or "").split() if o not in common) or f"job {r['job']}":
+                float(r[metric]) for r in done}
         return {"metric": metric, "label": label, "x": None, "series": {"jobs": list(bars.items())}}
     x_key = numeric[0]
     others = [k for k in varying if k != x_key]

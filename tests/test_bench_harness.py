@@ -126,3 +126,22 @@ def test_broken_markers_are_refused_without_writing(tmp_path: Path) -> None:
     fresh = tmp_path / "none.md"
     harness.rewrite_section(fresh, "figures")
     assert fresh.read_text() == f"# Benchmarks\n\n{harness.START}\nfigures\n{harness.END}\n"
+
+
+def test_timeout_is_a_failure_and_the_rest_go_on(fake: Path) -> None:
+    (fake / "fakebench" / "hang.py").write_text("import time\n\ndef run(quick=False):\n    time.sleep(60)\n    return {}\n")
+    rc, results, _ = _main(fake, "--only", "hang", "good", "--timeout", "3")
+    assert rc == 1
+    assert results["benchmarks"]["hang"]["status"] == "failed"
+    assert "timed out after 3 s" in results["benchmarks"]["hang"]["error"]
+    assert results["benchmarks"]["good"]["status"] == "ok"
+
+
+def test_render_rewrites_the_document_from_the_results_alone(fake: Path) -> None:
+    _main(fake, "--only", "good")
+    doc = fake / "BENCH.md"
+    doc.write_text(doc.read_text().replace("1,500", "tampered"))
+    rc = harness.main(["--render", "--results", str(fake / "results.json"), "--doc", str(doc)])
+    assert rc == 0
+    assert "| `items_per_s` | 1,500 |" in doc.read_text() and "tampered" not in doc.read_text()
+    assert harness.main(["--render", "--results", str(fake / "missing.json"), "--no-doc"]) == 2

@@ -15,8 +15,9 @@ from argen.training.grpo_args import grpo_kwargs
 from tests.conftest import CONF, cli_env, compose, run_cli
 
 RULE_JUDGE = ["judge._target_=tests.rule_judge.RuleJudge", "judge.name=rule"]
-# Options that need something from outside to validate (a directory to point at).
-NEEDS_INPUT = {("model", "local"): "model.path"}
+# Options that need something this machine lacks (a directory to point at, a GPU with vLLM):
+# they must fail validation with a message naming the key.
+NEEDS_INPUT = {("model", "local"): "model.path", ("experiment", "gpu_vllm"): "grpo.use_vllm"}
 
 
 def group_options():

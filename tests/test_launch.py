@@ -10,7 +10,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -328,3 +327,13 @@ def test_gpu_feature_dependencies_are_checked_before_anything_loads():
         with pytest.raises(ConfigError) as err:
             validate_train_config(cfg)
         assert err.value.key == "model.lora"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed here")
+def test_deepspeed_options_without_deepspeed_stop_before_anything_starts(tmp_path):
+    from argen.launch import launch_workers
+
+    with pytest.raises(ConfigError, match="uses DeepSpeed, which is not installed") as err:
+        launch_workers(compose("train", ["hardware=zero2"]), tmp_path)
+    assert err.value.key == "hardware.accelerate_config"
+    assert not (tmp_path / "workers.log").exists() and not (tmp_path / "worker_config.yaml").exists()

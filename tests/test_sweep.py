@@ -221,3 +221,19 @@ def test_a_2x2_smoke_sweep_gives_four_run_dirs_and_a_four_row_summary(tmp_path):
                                               for r in ("balanced", "ahimsa_heavy") for b in ("0.0", "0.04")}
     assert all(float(r["reward_ahimsa"]) >= 0 for r in rows)
     assert (sweep / "summary.md").is_file() and (sweep / "summary.png").stat().st_size > 5_000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+                    reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
+def test_a_sweep_job_runs_through_submitit(tmp_path):
+    """The cluster path without a cluster: submitit's local executor pickles the same entry point
+    and runs it in a separate job process, as sbatch would on a node."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("argen.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                     "experiment=smoke", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert json.loads((sweep / "0" / "summary.json").read_text())["steps"] == 2
+    assert list((sweep / ".submitit").glob("*/*_result.pkl"))  # submitit ran it as a job
+    rows = list(csv.DictReader(open(sweep / "summary.csv", newline="")))
+    assert [r["status"] for r in rows] == ["completed"]

@@ -31,9 +31,9 @@ def grpo_kwargs(cfg: DictConfig, run_dir: Path, reward_weights: list[float]) -> 
         # ArGen logs its own metrics file; TRL's completion tables are opt-in via grpo.log_completions.
         disable_tqdm=False,
     )
-    if cfg.model.get("gradient_checkpointing", False):
-        # transformers 5 renamed the flag; set it only when asked so no deprecation warning is printed.
-        kwargs["activation_checkpointing"] = True
+    # Always explicit: TRL's GRPOConfig turns checkpointing on by default, which only costs time on
+    # a small model (transformers 5 calls the flag activation_checkpointing).
+    kwargs.setdefault("activation_checkpointing", bool(cfg.model.get("gradient_checkpointing", False)))
     kwargs.setdefault("save_only_model", False)  # optimizer + scheduler + RNG, so resume continues exactly
     return kwargs
 
