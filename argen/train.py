@@ -15,8 +15,13 @@ writes ``.hydra/``, and multirun is refused (see docs/sweeps.md).
 
 from __future__ import annotations
 
-import logging
 import os
+
+# OpenMP threads that spin while waiting slow training several-fold when another process shares
+# the cores (tests, a second run, a benchmark); sleeping threads cost little when alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import logging
 import sys
 import time
 import traceback

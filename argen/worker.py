@@ -9,8 +9,13 @@ launcher quotes that line in the job's failure.
 
 from __future__ import annotations
 
-import logging
 import os
+
+# OpenMP threads that spin while waiting slow training several-fold when another process shares
+# the cores (tests, a second run, a benchmark); sleeping threads cost little when alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import logging
 import sys
 from pathlib import Path
 
