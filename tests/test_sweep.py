@@ -18,6 +18,14 @@ from argen.summarize import last_quarter, plot_series, summarize
 from tests.conftest import CONF, compose, run_cli
 
 
+def _has_submitit() -> bool:
+    # find_spec raises when the parent namespace package (hydra_plugins) is absent too.
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _compose_with_hydra(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -58,7 +66,7 @@ def test_sweep_summary_callback_is_configured():
     assert callbacks.sweep_summary._target_ == "argen.summarize.SweepSummaryCallback"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+@pytest.mark.skipif(not _has_submitit(),
                     reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
 def test_slurm_launcher_config_composes_and_builds_a_launcher():
     import hydra.utils
@@ -225,7 +233,7 @@ def test_a_2x2_smoke_sweep_gives_four_run_dirs_and_a_four_row_summary(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+@pytest.mark.skipif(not _has_submitit(),
                     reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
 def test_a_sweep_job_runs_through_submitit(tmp_path):
     """The cluster path without a cluster: submitit's local executor pickles the same entry point
