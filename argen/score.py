@@ -24,6 +24,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from argen.reporting.metrics import drop_torn_tail
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -97,13 +98,9 @@ def summary_path(output: Path) -> Path:
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """Cut a half-written last line left by a crash, so appends start on a clean line."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - cut)
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
+    dropped = drop_torn_tail(path)
+    if dropped:
+        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, dropped)
 
 
 def _read_output(path: Path) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from argen.reporting.metrics import drop_torn_tail
 from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
 from argen.evaluation.generation import Generation, GenerationSettings
@@ -76,15 +77,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """Cut a half-written last line (a crash mid-append) so the next append starts a clean line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - cut)
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
+    dropped = drop_torn_tail(path)
+    if dropped:
+        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, dropped)
 
 
 def existing_rows(out_dir: Path, scenarios: Sequence[Scenario]) -> dict[str, dict[str, Any]]:

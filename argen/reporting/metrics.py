@@ -62,3 +62,20 @@ def quarter_means(values: list[float]) -> tuple[float, float] | None:
         return None
     q = max(1, len(values) // 4)
     return sum(values[:q]) / q, sum(values[-q:]) / q
+
+
+def drop_torn_tail(path: str | Path) -> int:
+    """Cut a half-written last line (a crash mid-append) so the next append starts a clean line.
+
+    Returns the number of bytes dropped (0 when the file is whole or absent).
+    """
+    p = Path(path)
+    if not p.is_file():
+        return 0
+    data = p.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    cut = data.rfind(b"\n") + 1
+    with open(p, "r+b") as fh:
+        fh.truncate(cut)
+    return len(data) - cut
