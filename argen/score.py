@@ -24,8 +24,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from argen.reporting.metrics import drop_torn_tail
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
+from argen.reporting.metrics import drop_torn_tail
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 PROG = "argen.score"

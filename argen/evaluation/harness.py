@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from argen.reporting.metrics import drop_torn_tail
 from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
 from argen.evaluation.generation import Generation, GenerationSettings
 from argen.evaluation.summary import summarise
-from argen.reporting.metrics import append_jsonl, read_jsonl
+from argen.reporting.metrics import append_jsonl, drop_torn_tail, read_jsonl
 from argen.scoring.pipeline import Scorer
 from argen.scoring.verdict import JudgeRequest
 
