@@ -122,26 +122,31 @@ def training_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def seconds_per_step(rows: Sequence[dict[str, Any]], cpu_at_step: dict[int, float] | None = None) -> dict[str, float]:
-    """Steady-state timing of one run from rows logged every step (``logging_steps=1``).
+    """Per-step timing of one run from rows logged every step (``logging_steps=1``).
 
-    ``wall_s_per_step``: wall time between the first and the last step's logged row divided by
-    the steps in between. It covers everything a step costs (generation, rewards, backward,
-    optimizer, callbacks, logging) and leaves out process start, model load and the first step
-    (warm-up). ``trl_step_time``: the median of TRL's own ``step_time`` (training_step only:
-    generation, rewards, forward and backward; no optimizer step, callbacks or logging), first
-    step left out. ``cpu_s_per_step`` (when ``cpu_at_step`` from a :class:`StepWatcher` covers
-    the first and last step): the process's CPU seconds over the same span per step, which other
-    processes on a shared machine disturb far less than wall time.
+    Each step's cost is the interval between its logged row and the previous step's, so it
+    covers everything a step costs (generation, rewards, backward, optimizer, callbacks,
+    logging); process start, model load and the first step (warm-up) are left out.
+
+    - ``wall_s_per_step``: the median of those intervals (robust to a few steps slowed by other
+      processes); ``wall_s_per_step_min``: the fastest one (the least disturbed);
+    - ``cpu_s_per_step``: the median of the process's CPU seconds over the same intervals, when
+      ``cpu_at_step`` (from a :class:`StepWatcher`) has every step;
+    - ``trl_step_time``: the median of TRL's own ``step_time`` (``training_step`` only:
+      generation, rewards, forward and backward; no optimizer step, callbacks or logging).
     """
     steps = training_rows(rows)
     if len(steps) < 3:
         raise ValueError(f"need at least 3 logged steps to time a run, got {len(steps)}")
-    first, last = int(steps[0]["step"]), int(steps[-1]["step"])
-    span = float(steps[-1]["wall_s"]) - float(steps[0]["wall_s"])
+    pairs = list(zip(steps, steps[1:]))
+    walls = [(float(b["wall_s"]) - float(a["wall_s"])) / (int(b["step"]) - int(a["step"])) for a, b in pairs]
     out = {
-        "wall_s_per_step": span / (last - first),
+        "wall_s_per_step": statistics.median(walls),
+        "wall_s_per_step_min": min(walls),
         "trl_step_time": statistics.median(float(r["step_time"]) for r in steps[1:]),
     }
-    if cpu_at_step and first in cpu_at_step and last in cpu_at_step:
-        out["cpu_s_per_step"] = (cpu_at_step[last] - cpu_at_step[first]) / (last - first)
+    if cpu_at_step and all(int(r["step"]) in cpu_at_step for r in steps):
+        cpus = [(cpu_at_step[int(b["step"])] - cpu_at_step[int(a["step"])]) / (int(b["step"]) - int(a["step"]))
+                for a, b in pairs]
+        out["cpu_s_per_step"] = statistics.median(cpus)
     return out

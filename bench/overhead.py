@@ -20,10 +20,22 @@ Sides (each a fresh process, alternated, the order rotated every repetition):
 - ``bare_scorer`` (full runs only): the same, with ArGen's full Scorer (policies included), so
   both sides compute identical rewards; the ratio against it is ArGen's plumbing alone.
 
-Timing (:func:`bench._proc.seconds_per_step`): wall seconds per step between the first and the
-last step's logged row of each run (process start, model load and the warm-up step left out),
-the median over repetitions per side. TRL's own ``step_time`` gives a second ratio.
+Timing (:func:`bench._proc.seconds_per_step`): a step's cost is the wall time between its
+logged row and the previous one (process start, model load and the warm-up first step left
+out); each run gives the median over its steps, each side the median over repetitions. The
+same is done with the process's CPU seconds (read from /proc as each row appears:
+``overhead_ratio_cpu``), with each run's fastest step (``overhead_ratio_fastest_step``) and with
+TRL's own ``step_time`` (``overhead_ratio_trl_step_time``). On a shared machine the wall-time
+ratio carries the noise of other processes: the per-repetition figures are reported too.
 Checkpoints are saved only at the last step, after its row is logged, so no save is timed.
+
+Profiled estimate (:func:`profile_split`, ``overhead_ratio_profiled``): one more run of
+``argen`` and ``bare`` under cProfile; within each run, the share of the training loop spent
+in the hooks where the sides differ (rewards, step callbacks, logging) against the rest (the
+model work both share). Other processes slow both parts of one run alike, so the ratio
+``(1 + share_argen) / (1 + share_bare)`` holds still where the end-to-end ratios do not.
+
+``ARGEN_BENCH_KEEP=DIR`` keeps every run's log, rows and profile in DIR.
 
 Run: ``python -m bench.overhead [--quick]`` (prints the metrics as JSON).
 """
@@ -77,9 +89,17 @@ FIXED: dict[str, Any] = {
     "report_to": [],
     "bf16": False,
     "use_cpu": True,
+    # TRL turns activation (gradient) checkpointing on by default; ArGen sets it from
+    # model.gradient_checkpointing, false for the tiny model.
+    "activation_checkpointing": False,
     "disable_tqdm": False,
     "save_only_model": False,
 }
+# Both sides' environment. ArGen's entry point sets OMP_WAIT_POLICY=PASSIVE (unless already set)
+# so that torch's OpenMP threads sleep instead of spinning while they wait: on cores shared with
+# other processes a spinning script runs several times slower. Bare TRL gets the same setting, so
+# that both sides do the same model work in the same way and only the framework's code differs.
+ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 # Fields that name the run's own directories: allowed to differ.
 PER_RUN = ("output_dir", "run_name", "logging_dir")
 
@@ -129,21 +149,26 @@ def check_same_settings(argen: dict[str, Any], bare: dict[str, Any]) -> None:
         raise RuntimeError(f"the two sides' GRPOConfig settings differ (argen, bare): {diff}")
 
 
-def _argen_run(work: Path, tag: str, steps: int) -> dict[str, Any]:
+def _python(profile: Path | None) -> list[str]:
+    """The interpreter command, under cProfile (main thread, whole run) when ``profile`` is set."""
+    return [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
+
+
+def _argen_run(work: Path, tag: str, steps: int, profile: Path | None = None) -> dict[str, Any]:
     run_dir = work / tag
-    args = [sys.executable, "-m", "argen.train", "experiment=smoke", f"seed={SEED}", f"data.limit={DATA_LIMIT}",
+    args = [*_python(profile), "-m", "argen.train", "experiment=smoke", f"seed={SEED}", f"data.limit={DATA_LIMIT}",
             "eval.at_end=false", "logging=none", f"hydra.run.dir={run_dir}",
             *(_override(k, v) for k, v in GRPO.items()), _override("max_steps", steps), _override("save_steps", steps)]
     watcher = StepWatcher(run_dir / "metrics.jsonl")
-    child = run_child(args, work / f"{tag}.log", poll=watcher.poll)
+    child = run_child(args, work / f"{tag}.log", env=ENV, poll=watcher.poll)
     if child.returncode != 0:
         raise RuntimeError(f"argen.train failed (exit {child.returncode}):\n{child.output_tail}")
     rows = _read_rows(run_dir / "metrics.jsonl")
-    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "step1": _step1_reward(rows),
+    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "rewards": _rewards(rows),
             "kwargs": argen_kwargs(run_dir), "rss": child.peak_rss_mb}
 
 
-def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, str]) -> dict[str, Any]:
+def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, str], profile: Path | None = None) -> dict[str, Any]:
     out_dir = work / tag
     kwargs = {**GRPO, "max_steps": steps, "save_steps": steps, **FIXED,
               "output_dir": str(out_dir / "checkpoints"), "run_name": tag}
@@ -153,32 +178,70 @@ def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, s
     spec_path = work / f"{tag}.spec.json"
     spec_path.write_text(json.dumps(spec))
     watcher = StepWatcher(rows_path)
-    child = run_child([sys.executable, "-m", "bench.bare_trl", str(spec_path)], work / f"{tag}.log", poll=watcher.poll)
+    child = run_child([*_python(profile), "-m", "bench.bare_trl", str(spec_path)], work / f"{tag}.log", env=ENV,
+                      poll=watcher.poll)
     if child.returncode != 0:
         raise RuntimeError(f"bench.bare_trl failed (exit {child.returncode}):\n{child.output_tail}")
     rows = _read_rows(rows_path)
-    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "step1": _step1_reward(rows),
+    return {"timing": seconds_per_step(rows, watcher.cpu_at_step), "rewards": _rewards(rows),
             "kwargs": json.loads(Path(spec["out"]).read_text())["grpo_kwargs"], "rss": child.peak_rss_mb}
+
+
+def profile_split(path: Path) -> dict[str, float]:
+    """Split a profiled run's training loop into the part the two sides share and the rest.
+
+    From a cProfile dump of the main thread: ``loop_s`` is all the time in ``Trainer._run_epoch``
+    (every step: generation, rewards, forward, backward, optimizer, callbacks, logging, saving);
+    ``hooks_s`` the part spent where the sides differ: TRL's reward calculation (ArGen's async
+    adapters, judge, policies and sub-score logging, or the bare sync functions; TRL waits there
+    for async rewards run on its loop thread, so their time is counted too), the callback events
+    around each step, and logging (the callbacks' ``on_log``/``on_save`` included, the checkpoint
+    itself not). Code both sides run identically may sit in ``hooks_s``: it cancels out in the
+    ratio of the two sides' shares.
+    """
+    import inspect
+    import pstats
+
+    from transformers import Trainer
+    from transformers.trainer_callback import CallbackHandler
+    from trl import GRPOTrainer
+
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+
+    def cum(fn) -> float:
+        code = inspect.unwrap(fn).__code__
+        return float(stats.get((code.co_filename, code.co_firstlineno, code.co_name), (0, 0, 0, 0.0))[3])
+
+    hooks = (cum(GRPOTrainer._calculate_rewards) + cum(Trainer._maybe_log_save_evaluate) - cum(Trainer._save_checkpoint)
+             + sum(cum(getattr(CallbackHandler, event)) for event in
+                   ("on_step_begin", "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end", "on_step_end")))
+    loop = cum(Trainer._run_epoch)
+    if loop <= 0 or hooks <= 0:
+        raise RuntimeError(f"{path}: the profile has no training loop or hooks (transformers/TRL renamed them?)")
+    return {"loop_s": loop, "hooks_s": hooks}
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _step1_reward(rows: list[dict[str, Any]]) -> float | None:
-    first = [r for r in rows if r.get("step") == 1 and "reward" in r]
-    return float(first[0]["reward"]) if first else None
+def _rewards(rows: list[dict[str, Any]]) -> list[float] | None:
+    """Each step's logged mean reward, in step order (None when a step logged none)."""
+    steps = [r for r in rows if isinstance(r.get("step_time"), (int, float))]
+    values = [r.get("reward") for r in steps]
+    return [float(v) for v in values] if steps and all(isinstance(v, (int, float)) for v in values) else None
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Median seconds per step of ArGen and of bare TRL, alternated, and their ratio."""
-    reps = 1 if quick else 3
+    reps = 1 if quick else 5
     steps = 5 if quick else 10
     sides = ["argen", "bare"] if quick else ["argen", "bare", "bare_scorer"]
     model = tiny_model()
     timings: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
     rss: dict[str, list[float]] = {s: [] for s in sides}
-    step1: dict[str, list[float | None]] = {s: [] for s in sides}
+    rewards: dict[str, list[list[float] | None]] = {s: [] for s in sides}
+    settings: dict[str, dict[str, Any]] = {}
     # ARGEN_BENCH_KEEP=DIR keeps every run's logs and rows there (for looking into a figure).
     keep = os.environ.get("ARGEN_BENCH_KEEP")
     with tempfile.TemporaryDirectory(prefix="argen-bench-overhead-") as tmp:
@@ -194,12 +257,21 @@ def run(quick: bool = False) -> dict[str, Any]:
                     res = _bare_run(work, tag, steps, "judge" if side == "bare" else "scorer", model)
                 timings[side].append(res["timing"])
                 rss[side].append(res["rss"])
-                step1[side].append(res["step1"])
-                if side == "argen":
-                    argen_settings = res["kwargs"]
-                else:
-                    bare_settings = res["kwargs"]
-            check_same_settings(argen_settings, bare_settings)
+                rewards[side].append(res["rewards"])
+                settings[side] = res["kwargs"]
+            for side in sides[1:]:
+                check_same_settings(settings["argen"], settings[side])
+        # One more run of each headline side under cProfile: the share of each step spent in the
+        # code where the sides differ, measured within one process, so other processes' load
+        # scales both parts of the split alike.
+        split: dict[str, dict[str, float]] = {}
+        for side in ("argen", "bare"):
+            prof = work / f"{side}-profiled.prof"
+            if side == "argen":
+                _argen_run(work, f"{side}-profiled", steps, profile=prof)
+            else:
+                _bare_run(work, f"{side}-profiled", steps, "judge", model, profile=prof)
+            split[side] = profile_split(prof)
 
     def med(side: str, key: str) -> float | None:
         values = [t[key] for t in timings[side] if key in t]
@@ -223,8 +295,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         "bare_s_per_step": round(med("bare", "wall_s_per_step"), 4),
         "overhead_ratio": ratio("bare", "wall_s_per_step"),
         "overhead_ratio_cpu": ratio("bare", "cpu_s_per_step"),
+        "overhead_ratio_fastest_step": ratio("bare", "wall_s_per_step_min"),
         "overhead_ratio_trl_step_time": ratio("bare", "trl_step_time"),
+        # Each repetition's two runs ran close together in time: the median of their ratios
+        # follows a machine whose load changes between repetitions better than a ratio of medians.
+        "overhead_ratio_paired": round(statistics.median(
+            a["wall_s_per_step"] / b["wall_s_per_step"] for a, b in zip(timings["argen"], timings["bare"], strict=True)), 3),
     }
+    # The profiled estimate: both sides share the rest of the loop (the model work), so with
+    # share = hooks / rest, ArGen's cost over bare TRL's is (1 + share_argen) / (1 + share_bare).
+    share = {side: v["hooks_s"] / (v["loop_s"] - v["hooks_s"]) for side, v in split.items()}
+    out["overhead_ratio_profiled"] = round((1 + share["argen"]) / (1 + share["bare"]), 4)
+    for side in ("argen", "bare"):
+        out[f"{side}_hooks_ms_per_step_profiled"] = round(split[side]["hooks_s"] / steps * 1000, 1)
+        out[f"{side}_hooks_share_profiled"] = round(split[side]["hooks_s"] / split[side]["loop_s"], 4)
     for side in sides:
         if side != "bare" and side != "argen":
             out[f"{side}_s_per_step"] = round(med(side, "wall_s_per_step"), 4)
@@ -236,13 +320,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     for side in sides:
         out[f"{side}_runs_s_per_step"] = runs(side, "wall_s_per_step")
         out[f"{side}_runs_cpu_s_per_step"] = runs(side, "cpu_s_per_step")
+    # How far apart a side's repetitions were: the wall-time ratio says little when this is
+    # larger than the overhead being measured.
+    out["wall_rep_spread"] = round(max(
+        (max(v) - min(v)) / statistics.median(v) for v in ([t["wall_s_per_step"] for t in timings[s]] for s in sides)), 3) if reps > 1 else None
     for side in sides:
         out[f"{side}_peak_rss_mb"] = max(rss[side])
-    if "bare_scorer" in sides:
-        # Same seed, same settings, same Scorer: the first step's mean reward matches when both
-        # sides generated the same completions, i.e. did the same model work.
-        out["same_step1_reward_as_bare_scorer"] = all(
-            a is not None and a == b for a, b in zip(step1["argen"], step1["bare_scorer"], strict=True))
+    # Same seed, same settings, same scorer: every step's mean reward matches when both sides
+    # generated the same completions, i.e. did the same model work. Against the policy-free
+    # side it also matches unless a policy penalised one of the completions.
+    for side in sides[1:]:
+        out[f"same_rewards_as_{side}"] = all(a is not None and a == b for a, b in zip(rewards["argen"], rewards[side], strict=True))
     return out
 
 
