@@ -70,18 +70,12 @@ def _response_text(value: Any, path: Path, line: int) -> str:
 
 def read_inputs(path: str | Path) -> list[InputRow]:
     """Read and validate every row of the input (all of them, so no error waits behind a slow judge)."""
-    from argen.data.scenarios import iter_jsonl, parse_label
+    from argen.data.scenarios import iter_jsonl, parse_label, required_prompt
 
     p = Path(path)
     rows: list[InputRow] = []
     for line, obj in iter_jsonl(p):
-        prompt = obj.get("prompt")
-        if prompt is None:
-            raise DataError(p, "missing 'prompt'", line)
-        if not isinstance(prompt, str):
-            raise DataError(p, f"'prompt' must be a string, got {type(prompt).__name__}", line)
-        if not prompt.strip():
-            raise DataError(p, "'prompt' is empty", line)
+        prompt = required_prompt(obj, p, line)
         response = _response_text(obj.get("response"), p, line)
         tier = parse_label(obj.get("tier"), "tier", prompt, p, line)
         scope = parse_label(obj.get("scope"), "scope", prompt, p, line)

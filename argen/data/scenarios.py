@@ -98,8 +98,8 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"invalid JSON: {name} is not allowed")
 
 
-def parse_scenario(obj: dict[str, Any], path: str | Path, line: int) -> Scenario:
-    """Validate one decoded row into a Scenario."""
+def required_prompt(obj: dict[str, Any], path: str | Path, line: int) -> str:
+    """The row's non-empty ``prompt`` string, or a DataError naming the file and line."""
     prompt = obj.get("prompt")
     if prompt is None:
         raise DataError(path, "missing 'prompt'", line)
@@ -107,6 +107,12 @@ def parse_scenario(obj: dict[str, Any], path: str | Path, line: int) -> Scenario
         raise DataError(path, f"'prompt' must be a string, got {type(prompt).__name__}", line)
     if not prompt.strip():
         raise DataError(path, "'prompt' is empty", line)
+    return prompt
+
+
+def parse_scenario(obj: dict[str, Any], path: str | Path, line: int) -> Scenario:
+    """Validate one decoded row into a Scenario."""
+    prompt = required_prompt(obj, path, line)
     if len(prompt) > MAX_PROMPT_CHARS:
         raise DataError(path, f"'prompt' is {len(prompt):,} characters, above the limit of {MAX_PROMPT_CHARS:,}", line)
     raw_id = obj.get("id", f"line-{line}")
