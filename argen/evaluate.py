@@ -61,6 +61,16 @@ def resolve_checkpoint(value: Any) -> Path:
         raise ConfigError("checkpoint", str(exc)) from None
 
 
+def check_run_outputs(run_dir: Path, inputs: dict[str, Any]) -> None:
+    """No input (the scenario file, the checkpoint) is a file this evaluation writes."""
+    from argen.data.outputs import check_inputs_untouched
+    from argen.evaluation.harness import META, PLOTS, REPORT, RESPONSES, SUMMARY
+
+    names = (RESPONSES, SUMMARY, REPORT, META, *PLOTS, "evaluate.log")
+    outputs = {f"the run dir's {name}": run_dir / name for name in names}
+    check_inputs_untouched({**outputs, "the run dir's .hydra/": run_dir / ".hydra"}, inputs, key="hydra.run.dir")
+
+
 def default_label(cfg: DictConfig, checkpoint: Path | None) -> str:
     """A readable run name: the label key, else the checkpoint's last two path parts, else the model name."""
     if cfg.get("label"):
@@ -93,6 +103,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # --- user-fixable problems first, before a model loads
     check_settings(cfg)
     checkpoint = resolve_checkpoint(cfg.checkpoint) if cfg.get("checkpoint") else None
+    check_run_outputs(run_dir, {"data.path": scenario_path(cfg.data, "eval"), "checkpoint": checkpoint})
     if checkpoint is None:
         check_model_config(to_plain(cfg.model))
     scenarios = load_configured_scenarios(cfg.data, "eval")

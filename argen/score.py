@@ -25,7 +25,7 @@ import hydra
 from omegaconf import DictConfig
 
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
-from argen.reporting.metrics import drop_torn_tail
+from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 PROG = "argen.score"
@@ -99,28 +99,22 @@ def _drop_torn_tail(path: Path) -> None:
 
 def _read_output(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not a scored-rows file (invalid JSON: {exc.msg}); choose another output", number) from None
-        if not isinstance(row, dict) or "source_line" not in row or "source_sha1" not in row:
-            raise DataError(path, "not a file written by argen.score (no source_line/source_sha1); choose another output", number)
-        rows.append(row)
+    try:
+        for number, row in iter_records(path):
+            if "source_line" not in row or "source_sha1" not in row:
+                raise DataError(path, "not a file written by argen.score (no source_line/source_sha1); choose another output", number)
+            rows.append(row)
+    except DataError as exc:
+        if exc.line is None or "argen.score" in str(exc):
+            raise
+        detail = str(exc).split(f":{exc.line}: ", 1)[-1]
+        raise DataError(path, f"not a scored-rows file ({detail}); choose another output", exc.line) from None
     return rows
 
 
 def _write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Replace ``path`` with ``rows`` atomically (a crash leaves the old file or the new one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_records(path, rows)
 
 
 def resume_state(
@@ -203,11 +197,23 @@ def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
     src, out = Path(str(cfg.input)), Path(str(cfg.output))
     if not src.is_file():
         raise DataError(src, "input file not found")
-    if out.exists() and out.resolve() == src.resolve():
+    check_output_paths(src, out)
+    return src, out
+
+
+def check_output_paths(src: Path, out: Path) -> None:
+    """Before any work: the output and its summary can be written, and neither touches the input
+    or the input's own summary (an input may be an earlier output)."""
+    from argen.data.outputs import check_inputs_untouched, check_writable_file
+
+    if os.path.realpath(out) == os.path.realpath(src) or (out.exists() and os.path.samefile(out, src)):
         raise ConfigError("output", "is the input file; choose another path so the input is not overwritten")
     if out.exists() and not out.is_file():
         raise ConfigError("output", f"{out} is not a file")
-    return src, out
+    check_inputs_untouched({"output": out, "its summary": summary_path(out)},
+                           {"input": src, "the input's summary": summary_path(src)})
+    check_writable_file(out, "output")
+    check_writable_file(summary_path(out), "output")
 
 
 def run_score(cfg: DictConfig) -> dict[str, Any]:
@@ -237,16 +243,13 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         with tqdm(total=len(pending), desc=PROG, unit="row", file=sys.stderr, disable=not cfg.get("progress", True)) as bar:
-            with open(out, "a", encoding="utf-8") as fh:
-                for batch in _batches(pending, int(cfg.batch_size)):
-                    requests = [JudgeRequest(r.prompt, r.response, r.tier, r.scope) for r in batch]
-                    results = scorer.score_blocking(requests)
-                    # One write per batch, flushed and synced: a crash loses only the batch in flight.
-                    fh.write("".join(json.dumps(output_row(r, res.to_record(), scored_by), ensure_ascii=False) + "\n"
-                                     for r, res in zip(batch, results, strict=True)))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    bar.update(len(batch))
+            for batch in _batches(pending, int(cfg.batch_size)):
+                requests = [JudgeRequest(r.prompt, r.response, r.tier, r.scope) for r in batch]
+                results = scorer.score_blocking(requests)
+                # One write per batch, flushed and synced: a crash loses only the batch in flight.
+                append_records(out, [output_row(r, res.to_record(), scored_by)
+                                     for r, res in zip(batch, results, strict=True)], sync=True)
+                bar.update(len(batch))
     finally:
         asyncio.run(scorer.judge.aclose())
     elapsed = time.perf_counter() - started

@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import logging
+import re
 import sys
 import time
 import traceback
@@ -32,7 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from argen.errors import ArgenError, ConfigError, user_errors
+from argen.errors import ArgenError, ConfigError, DataError, user_errors
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -53,11 +54,14 @@ def main(cfg: DictConfig) -> dict | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
+    resuming = cfg.get("resume") not in (False, None, "false", "False", "")
+    earlier = _earlier_sessions(run_dir) if resuming and _rank() == 0 else {}
     try:
         summary = _train(cfg, run_dir, isolate=multirun)
     except Exception as err:
-        if _rank() == 0:
-            _record_failure(run_dir, err, started)
+        # A resume refused before it started changed nothing: the run keeps the record it had.
+        if _rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
+            _record_failure(run_dir, err, started, earlier)
         if not multirun:
             with user_errors("argen.train"):
                 raise  # a user error: one line and exit status 2; anything else keeps its traceback
@@ -67,7 +71,7 @@ def main(cfg: DictConfig) -> dict | None:
     if _rank() == 0:
         from argen.launch import write_status
 
-        write_status(run_dir, (summary or {}).get("status", "completed"), wall_s=round(time.monotonic() - started, 1),
+        write_status(run_dir, (summary or {}).get("status", "completed"), **_wall(started, earlier),
                      steps=(summary or {}).get("steps"))
     if summary and summary.get("status") == "interrupted":
         import signal
@@ -98,6 +102,7 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
             cfg.hardware.num_processes = int(os.environ["WORLD_SIZE"])
             cfg.hardware.launcher = "external"
     validate_train_config(cfg)
+    check_run_outputs(cfg, run_dir)
     if (cfg.hardware.num_processes > 1 or isolate) and not _in_distributed_worker():
         from argen.launch import launch_workers
 
@@ -107,11 +112,50 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
     return run_training(cfg, run_dir)
 
 
-def _record_failure(run_dir: Path, err: BaseException, started: float) -> None:
+def _earlier_sessions(run_dir: Path) -> dict:
+    """Wall time and session count the run's status.json recorded before this resume."""
+    import json
+
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    wall = status.get("wall_s")
+    if not isinstance(wall, (int, float)):
+        return {}
+    return {"wall_s": float(wall), "sessions": int(status.get("sessions", 1) or 1)}
+
+
+def _wall(started: float, earlier: dict) -> dict:
+    """``wall_s`` over every session of the run (a resumed run adds this one to the earlier ones)."""
+    session = round(time.monotonic() - started, 1)
+    if not earlier:
+        return {"wall_s": session}
+    return {"wall_s": round(earlier["wall_s"] + session, 1), "session_wall_s": session, "sessions": earlier["sessions"] + 1}
+
+
+# What a run writes into its run dir (files, then directories): no input may be one of them.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "status.json", "worker_config.yaml", "workers.log",
+             "error.txt", "completions.jsonl", "periodic_eval.jsonl", "reward_curve.png", "train.log")
+RUN_DIRS = ("checkpoints", "final_model", "eval", "wandb", ".hydra")
+
+
+def check_run_outputs(cfg: DictConfig, run_dir: Path) -> None:
+    """No input (scenario files, a local model) is a file or directory this run writes."""
+    from argen.data.outputs import check_inputs_untouched
+
+    model = cfg.model.get("path") if cfg.model.get("source") == "local" else None
+    inputs = {"data.path": cfg.data.get("path"), "eval.path": cfg.eval.get("path"), "model.path": model}
+    outputs = {f"the run's {name}": run_dir / name for name in RUN_FILES}
+    outputs.update({f"the run's {name}/": run_dir / name for name in RUN_DIRS})
+    check_inputs_untouched(outputs, inputs, key="hydra.run.dir")
+
+
+def _record_failure(run_dir: Path, err: BaseException, started: float, earlier: dict | None = None) -> None:
     """status.json says why the job failed; an unexpected error's traceback goes to error.txt."""
     from argen.launch import write_status
 
-    fields = {"error": str(err), "error_type": type(err).__name__, "wall_s": round(time.monotonic() - started, 1)}
+    fields = {"error": str(err), "error_type": type(err).__name__, **_wall(started, earlier or {})}
     if not isinstance(err, ArgenError):
         (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
         fields["traceback"] = str(run_dir / "error.txt")
@@ -140,7 +184,68 @@ def outside_launch_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+_FALSE = ("false", "False", "", "null", "None")
+
+
+def _override_value(argv: list[str], key: str) -> str | None:
+    """The value of ``key=...`` on the command line (the last one wins, as in Hydra), else None."""
+    value = None
+    for arg in argv:
+        name, sep, rest = arg.partition("=")
+        if sep and name.lstrip("+~") == key:
+            value = rest
+    return value
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _quote(value: str) -> str:
+    # Hydra's override grammar: a quoted value keeps spaces, '=', ',' and brackets literal.
+    if re.fullmatch(r"[\w./~+@:-]+", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _no_output_subdir(argv: list[str]) -> list[str]:
+    return [] if _override_value(argv, "hydra.output_subdir") is not None else ["hydra.output_subdir=null"]
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """``resume=RUN_DIR`` runs in that run dir: add ``hydra.run.dir=RUN_DIR`` and no ``.hydra/``.
+
+    Without this Hydra would make a fresh ``outputs/<date>/<time>/`` (even when the resume then
+    fails) and record the resumed run's status and logs there. The original ``.hydra/`` files
+    stay as they were: they describe what was trained. A resume that cannot work (a path that
+    does not exist, no complete checkpoint) is refused here, before Hydra creates anything.
+    """
+    raw = _override_value(argv, "resume")
+    if raw is None or _unquote(raw) in _FALSE or "-m" in argv or "--multirun" in argv:
+        return argv
+    from argen.training.resume import resolve_resume
+
+    given = _override_value(argv, "hydra.run.dir")
+    value = _unquote(raw)
+    if value in ("true", "True"):
+        if given is None:
+            raise ConfigError("resume", "resume=true continues the run in hydra.run.dir, which is not set; "
+                              "pass resume=RUN_DIR instead")
+        resolve_resume(True, Path(_unquote(given)))
+        return [*argv, *_no_output_subdir(argv)]
+    resolved = resolve_resume(value, Path("."))
+    assert resolved is not None
+    run_dir = resolved[0]
+    if given is not None and Path(_unquote(given)).resolve() != run_dir.resolve():
+        raise ConfigError("hydra.run.dir", f"a resumed run continues in its own run dir ({run_dir}); "
+                          "drop hydra.run.dir or set it to that dir")
+    extra = [] if given is not None else [f"hydra.run.dir={_quote(str(run_dir))}"]
+    return [*argv, *extra, *_no_output_subdir(argv)]
+
+
 if __name__ == "__main__":
     with user_errors("argen.train"):
-        sys.argv[1:] = outside_launch_argv(sys.argv[1:])
+        sys.argv[1:] = outside_launch_argv(resume_argv(sys.argv[1:]))
     main()

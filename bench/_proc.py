@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argen.data.jsonl import records_from_bytes
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -63,11 +65,7 @@ class StepWatcher:
         cpu = process_cpu_s(pid)
         now = time.monotonic()
         self.offset += end + 1
-        for line in data[:end].splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
+        for row in records_from_bytes(data[:end], self.path):
             if isinstance(row.get("step_time"), (int, float)):
                 self.seen_at.setdefault(int(row["step"]), now)
                 if cpu is not None:

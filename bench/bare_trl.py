@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import append_record  # noqa: E402
+
 PRINCIPLES = ("ahimsa", "dharma", "helpfulness")
 
 
@@ -97,8 +99,7 @@ def main(spec_path: str) -> None:
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs:
                 row = {"step": state.global_step, "wall_s": round(time.monotonic() - self.start, 3), **logs}
-                with open(self.path, "a") as fh:
-                    fh.write(json.dumps(row, default=str) + "\n")
+                append_record(self.path, row)
 
     kwargs = dict(spec["grpo_kwargs"])
     args = GRPOConfig(**kwargs)

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import read_records  # noqa: E402
 from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def _side(work: Path, tag: str, steps: int, vllm: bool) -> dict[str, Any]:
     child = run_child(args, work / f"{tag}.log", poll=poller, timeout_s=1500)
     if child.returncode != 0:
         raise RuntimeError(f"{tag}: argen.train failed (exit {child.returncode}):\n{child.output_tail}")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_records(run_dir / "metrics.jsonl")
     timing = seconds_per_step(rows)
     steps_rows = training_rows(rows)
     span = float(steps_rows[-1]["wall_s"]) - float(steps_rows[0]["wall_s"])

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import iter_records  # noqa: E402
 from argen.judges.heuristic import HeuristicJudge  # noqa: E402
 from argen.judges.heuristic_features import profile_prompt  # noqa: E402
 from argen.scoring.verdict import JudgeRequest  # noqa: E402
@@ -32,7 +33,7 @@ REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
 
 def _corpus() -> tuple[list[JudgeRequest], str]:
     if REFERENCE.is_file():
-        rows = [json.loads(line) for line in REFERENCE.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [row for _, row in iter_records(REFERENCE)]
         return [JudgeRequest(r["prompt"], r["response"]) for r in rows], "judged-gemini"
     # Without the reference data: the bundled prompts with answers of a few typical shapes.
     from argen.data.scenarios import bundled_path, load_scenarios

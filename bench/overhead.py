@@ -54,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import read_records  # noqa: E402
 from bench._proc import StepWatcher, run_child, seconds_per_step  # noqa: E402
 
 SEED = 42
@@ -222,7 +223,7 @@ def profile_split(path: Path) -> dict[str, float]:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(path)
 
 
 def _rewards(rows: list[dict[str, Any]]) -> list[float] | None:

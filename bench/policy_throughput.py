@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import iter_records  # noqa: E402
 from argen.scoring.verdict import JudgeRequest, Verdict  # noqa: E402
 
 REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
@@ -42,10 +43,7 @@ _FIELDS = {
 def _corpus() -> tuple[list[JudgeRequest], list[Verdict], str]:
     if REFERENCE.is_file():
         requests, verdicts = [], []
-        for line in REFERENCE.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for _, row in iter_records(REFERENCE):
             requests.append(JudgeRequest(row["prompt"], row["response"], row["tier"], row["scope"]))
             verdicts.append(Verdict.from_dict({ours: row[theirs] for theirs, ours in _FIELDS.items()}))
         return requests, verdicts, "judged-gemini"

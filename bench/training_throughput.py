@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from argen.data.jsonl import read_records  # noqa: E402
 from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         child = run_child(args, Path(tmp) / "train.log", poll=watcher.poll)
         if child.returncode != 0:
             raise RuntimeError(f"argen.train failed (exit {child.returncode}):\n{child.output_tail}")
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = read_records(run_dir / "metrics.jsonl")
         config = (run_dir / "config.yaml").read_text()
     timing = seconds_per_step(rows, watcher.cpu_at_step)
     steps_rows = training_rows(rows)

@@ -8,14 +8,13 @@ reported as a :class:`~argen.errors.DataError` naming the file and line, before 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from argen.data.jsonl import iter_records as iter_jsonl  # every JSONL reader is argen.data.jsonl's
 from argen.errors import DataError
 from argen.scoring.verdict import SCOPES, TIERS
 
@@ -68,34 +67,6 @@ def parse_label(value: Any, kind: str, prompt: str, path: str | Path, line: int)
                 line,
             )
     return label
-
-
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; malformed lines raise DataError."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(p, "file not found")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = p.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(p, f"not valid UTF-8 (byte {exc.start})", line) from None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise DataError(p, f"invalid JSON: {exc.msg} (column {exc.colno})", number) from None
-        except ValueError as exc:
-            raise DataError(p, str(exc), number) from None
-        if not isinstance(obj, dict):
-            raise DataError(p, f"each line must be a JSON object, got {type(obj).__name__}", number)
-        yield number, obj
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"invalid JSON: {name} is not allowed")
 
 
 def required_prompt(obj: dict[str, Any], path: str | Path, line: int) -> str:

@@ -26,7 +26,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from argen.reporting.metrics import append_jsonl, read_jsonl
+from argen.data.jsonl import append_record as append_jsonl
+from argen.data.jsonl import read_records as read_jsonl
 
 log = logging.getLogger(__name__)
 

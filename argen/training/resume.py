@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from argen.errors import ConfigError
-from argen.training.checkpoints import latest_checkpoint
+from argen.training.checkpoints import checkpoint_step, is_complete, latest_checkpoint
 
 # Keys that may differ between the original run and its resumption.
 IGNORED_KEYS = ("resume", "resume_allow_changes")
@@ -25,7 +25,10 @@ def resolve_resume(resume: Any, run_dir: Path) -> tuple[Path, Path] | None:
         target = Path(str(resume)).expanduser()
         if not target.exists():
             raise ConfigError("resume", f"{target} does not exist")
-    if target.name.startswith("checkpoint-") and (target / "trainer_state.json").is_file():
+    if checkpoint_step(target) is not None and target.parent.name == "checkpoints":
+        if not is_complete(target):
+            raise ConfigError("resume", f"{target} is not a complete checkpoint (its save was interrupted); "
+                              f"resume={target.parent.parent} picks the newest complete one")
         return target.parent.parent, target
     checkpoint = latest_checkpoint(target / "checkpoints")
     if checkpoint is None:

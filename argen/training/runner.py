@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from argen.config import load_configured_scenarios, to_plain, validate_train_config
 from argen.data.dataset import build_dataset
+from argen.data.jsonl import write_records
 from argen.reporting.metrics import quarter_means, read_jsonl, series
 from argen.rewards.registry import build_reward_functions
 from argen.scoring.build import build_scorer
@@ -195,9 +196,7 @@ def truncate_metrics(path: Path, after_step: int) -> None:
     if not path.exists():
         return
     keep = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= after_step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
-    os.replace(tmp, path)
+    write_records(path, keep)
 
 
 def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], started: float) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from argen.data.jsonl import iter_records  # noqa: E402
 from argen.judges.heuristic import HeuristicJudge  # noqa: E402
 from argen.scoring.pipeline import Scorer  # noqa: E402
 from argen.scoring.rubric import Rubric  # noqa: E402
@@ -74,8 +75,7 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def load(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return [row for _, row in iter_records(path)]
 
 
 def main(argv: list[str] | None = None) -> dict:
