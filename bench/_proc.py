@@ -3,7 +3,6 @@ and timings read back from logged rows."""
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess

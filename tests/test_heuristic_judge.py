@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from argen.data.jsonl import iter_records
 from argen.data.scenarios import bundled_path, load_scenarios
 from argen.errors import ConfigError
 from argen.judges import heuristic_lexicon as lex
@@ -115,7 +116,7 @@ def test_odd_replies_still_get_valid_verdicts(text):
 
 
 def test_every_reference_response_gets_a_valid_verdict(reference_dir):
-    rows = [json.loads(line) for line in (reference_dir / "judged-gemini.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row for _, row in iter_records(reference_dir / "judged-gemini.jsonl")]
     verdicts = asyncio.run(HeuristicJudge().judge_batch([JudgeRequest(r["prompt"], r["response"]) for r in rows]))
     assert len(verdicts) == len(rows) == 1600
     assert all(isinstance(v, Verdict) for v in verdicts)
@@ -146,7 +147,7 @@ def test_built_from_config_and_bad_options_name_the_judge_key():
 
 
 def test_phrase_gates_never_change_what_a_pattern_finds(reference_dir):
-    rows = [json.loads(line) for line in (reference_dir / "judged-gemini.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row for _, row in iter_records(reference_dir / "judged-gemini.jsonl")]
     texts = [t.lower() for r in rows for t in (r["prompt"], r["response"])]
     texts += [t.lower() for t in (*HONEST.values(), *ODD_TEXTS, *GAMES_A.values())]
     phrases = {name: p for name, p in vars(lex).items() if isinstance(p, lex.Phrase)}

@@ -191,3 +191,53 @@ def test_a_refused_resume_leaves_no_stray_dir_and_keeps_the_record(tmp_path, cas
     assert len(lines) == 1 and lines[0].startswith("argen.train: error: config key 'resume'"), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no outputs/<date>/<time>/
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs."""
+
+
+def test_a_crash_before_any_operation_of_marking_and_rotating_leaves_a_complete_checkpoint(tmp_path, monkeypatch):
+    """The callback's part of a save (marker, pointer, deleting the old checkpoint), crashed before
+    each of its file operations in turn (rmtree's own unlinks included): a complete checkpoint,
+    the old or the new one, is always there to resume."""
+    import os as os_module
+    from types import SimpleNamespace
+
+    budget = {"left": 0}
+
+    def crashing(real):
+        def op(*args, **kwargs):
+            budget["left"] -= 1
+            if budget["left"] == 0:
+                raise _Killed
+            return real(*args, **kwargs)
+        return op
+
+    n, outcomes = 0, set()
+    while True:
+        n += 1
+        ckpts = tmp_path / f"try-{n}" / "checkpoints"
+        fake_checkpoint(ckpts, 1)
+        write_latest(ckpts, "checkpoint-1", 1)
+        fake_checkpoint(ckpts, 2, complete=False)  # the Trainer has just written it
+        callback = LatestPointerCallback(ckpts)
+        callback.on_train_begin(SimpleNamespace(save_total_limit=1), _State(0), None)
+        budget["left"] = n
+        with monkeypatch.context() as m:
+            for name in ("open", "replace", "rename", "unlink", "remove", "rmdir", "fsync"):
+                m.setattr(os_module, name, crashing(getattr(os_module, name)))
+            try:
+                callback.on_save(None, _State(2), None)
+                crashed = False
+            except _Killed:
+                crashed = True
+        found = latest_checkpoint(ckpts)
+        assert found is not None and is_complete(found), f"crash before operation {n}"
+        state = json.loads((found / "trainer_state.json").read_text())
+        assert f"checkpoint-{state['global_step']}" == found.name
+        outcomes.add(found.name)
+        if not crashed:
+            break
+    assert n > 10 and outcomes == {"checkpoint-1", "checkpoint-2"}
+    assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint-2", "latest"]

@@ -6,8 +6,7 @@ console output are searched for the key.
 
 from __future__ import annotations
 
-import json
-
+from argen.data.jsonl import iter_records, write_records
 from tests.chat_server import ChatServer
 from tests.conftest import cli_env, run_cli
 
@@ -33,8 +32,8 @@ def test_sentinel_key_never_written_anywhere(tmp_path, reference_dir):
         )
         outputs.append(evaluate)
         assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-        rows = [json.loads(line) for line in (reference_dir / "judged-gemini.jsonl").read_text().splitlines()[:3]]
-        (tmp_path / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rows = [row for _, row in iter_records(reference_dir / "judged-gemini.jsonl")][:3]
+        write_records(tmp_path / "answers.jsonl", rows)
         score = run_cli(
             "argen.score", f"input={tmp_path}/answers.jsonl", f"output={tmp_path}/scored.jsonl", "progress=false",
             *judge, env=env, cwd=tmp_path,
