@@ -241,3 +241,12 @@ def test_a_crash_before_any_operation_of_marking_and_rotating_leaves_a_complete_
             break
     assert n > 10 and outcomes == {"checkpoint-1", "checkpoint-2"}
     assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint-2", "latest"]
+
+
+def test_a_checkpoint_saved_before_markers_still_resumes_when_whole(tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    legacy = fake_checkpoint(ckpts, 4, complete=False)
+    write_latest(ckpts, "checkpoint-4", 4)
+    assert latest_checkpoint(ckpts) == legacy
+    (legacy / "scheduler.pt").unlink()  # half deleted: refused even then
+    assert latest_checkpoint(ckpts) is None

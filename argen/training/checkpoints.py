@@ -90,6 +90,22 @@ def is_complete(checkpoint: Path) -> bool:
         return False
 
 
+def is_resumable(checkpoint: Path) -> bool:
+    """Complete, or saved before ArGen wrote markers (none beside it has one) with every file a
+    resume needs."""
+    checkpoint = Path(checkpoint)
+    if is_complete(checkpoint):
+        return True
+    if not checkpoint.is_dir() or any((p / MARKER).exists() for p in checkpoints(checkpoint.parent)):
+        return False
+    names = {p.name for p in checkpoint.iterdir()}
+    weights = {"model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"}
+    if {"trainer_state.json", "optimizer.pt", "scheduler.pt"} <= names and names & weights:
+        log.warning("%s has no completeness marker (saved by an older ArGen); its files are all there", checkpoint)
+        return True
+    return False
+
+
 def write_latest(checkpoints_dir: Path, checkpoint_name: str, step: int) -> None:
     """Point ``latest`` at a completed checkpoint (atomic: write a temp file, then rename)."""
     checkpoints_dir = Path(checkpoints_dir)
@@ -121,6 +137,8 @@ def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
     if target is not None and is_complete(target):
         return target
     complete = [p for p in checkpoints(checkpoints_dir) if is_complete(p)]
+    if target is not None and not complete and is_resumable(target):
+        return target  # saved before markers existed
     if target is not None and complete:
         log.warning("%s names %s, which is not complete; using %s", Path(checkpoints_dir) / POINTER, target.name, complete[-1].name)
     return complete[-1] if complete else None
@@ -190,7 +208,7 @@ class LatestPointerCallback(TrainerCallback):
         newer = [p for p in checkpoints(self.checkpoints_dir) if (checkpoint_step(p) or 0) > step]
         if not newer:
             return
-        if is_complete(current):
+        if is_resumable(current):
             write_latest(self.checkpoints_dir, current.name, step)
         for path in newer:
             log.info("removing %s (past the resumed step %d)", path, step)

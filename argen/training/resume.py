@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from argen.errors import ConfigError
-from argen.training.checkpoints import checkpoint_step, is_complete, latest_checkpoint
+from argen.training.checkpoints import checkpoint_step, is_resumable, latest_checkpoint
 
 # Keys that may differ between the original run and its resumption.
 IGNORED_KEYS = ("resume", "resume_allow_changes")
@@ -26,7 +26,7 @@ def resolve_resume(resume: Any, run_dir: Path) -> tuple[Path, Path] | None:
         if not target.exists():
             raise ConfigError("resume", f"{target} does not exist")
     if checkpoint_step(target) is not None and target.parent.name == "checkpoints":
-        if not is_complete(target):
+        if not is_resumable(target):
             raise ConfigError("resume", f"{target} is not a complete checkpoint (its save was interrupted); "
                               f"resume={target.parent.parent} picks the newest complete one")
         return target.parent.parent, target
