@@ -1,4 +1,4 @@
-"""The persistent verdict cache: keys, persistence, batch lookups, speed, and several processes."""
+"""The persistent verdict cache: keys, persistence, batch lookups and several processes."""
 
 from __future__ import annotations
 
@@ -88,27 +88,22 @@ def test_a_file_that_is_not_a_cache_is_reported_by_path(tmp_path):
         VerdictCache(path).get(key(1))
 
 
-def test_cache_hits_take_microseconds(tmp_path, monkeypatch):
-    # Through the judge, including key hashing, as re-scoring does: at least 20,000 hits/s.
+def test_cache_hits_are_served_without_calls(tmp_path, monkeypatch):
+    # Through the judge, including key hashing, as re-scoring does: every lookup is a hit, from
+    # SQLite first and from the in-process front after. How fast they are is measured by
+    # bench/judge_cache.py (make bench), not asserted here: timings flake on a busy CI machine.
     monkeypatch.setenv("ARGEN_TEST_KEY", "unused")
     judge = OpenAIJudge(model="judge-test", base_url="http://127.0.0.1:9/v1", api_key_env="ARGEN_TEST_KEY",
                         cache={"path": str(tmp_path / "v.sqlite")})
     requests = [JudgeRequest(f"prompt {i} " * 20, f"response {i} " * 60, "B", "S0") for i in range(5000)]
-    VerdictCache(judge.cache_path).put_many({judge.key_for(r): verdict(i) for i, r in enumerate(requests)})
+    expected = [verdict(i) for i in range(len(requests))]
+    VerdictCache(judge.cache_path).put_many({judge.key_for(r): v for r, v in zip(requests, expected)})
 
-    started = time.perf_counter()
     cold = asyncio.run(judge.judge_batch(requests))  # from SQLite
-    cold_rate = len(requests) / (time.perf_counter() - started)
-    started = time.perf_counter()
     warm = asyncio.run(judge.judge_batch(requests))  # from the in-process front
-    warm_rate = len(requests) / (time.perf_counter() - started)
 
-    assert all(isinstance(v, Verdict) for v in cold + warm)
+    assert cold == expected and warm == expected
     assert judge.stats()["calls"] == 0 and judge.stats()["cache_hits"] == 10000
-    assert warm_rate >= 20_000, warm_rate
-    # The first lookup in a process also parses the row; bench/judge_cache.py reports both rates.
-    # The floor here is lower so a busy CI machine does not fail it.
-    assert cold_rate >= 10_000, cold_rate
 
 
 # ---------------------------------------------------------------------------- several processes
