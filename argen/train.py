@@ -32,9 +32,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError, user_errors
-
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def _in_distributed_worker() -> bool:
@@ -98,13 +97,19 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
             cfg.hardware.num_processes = int(os.environ["WORLD_SIZE"])
             cfg.hardware.launcher = "external"
     validate_train_config(cfg)
-    if (cfg.hardware.num_processes > 1 or isolate) and not _in_distributed_worker():
+    from argen.launch import needs_workers, preflight, run_after_training
+
+    preflight(cfg)  # visible GPUs, the model's weights: before anything loads or starts
+    if needs_workers(cfg, isolate) and not _in_distributed_worker():
         from argen.launch import launch_workers
 
-        return launch_workers(cfg, run_dir)
-    from argen.training.runner import run_training
+        summary = launch_workers(cfg, run_dir)
+    else:
+        from argen.training.runner import run_training
 
-    return run_training(cfg, run_dir)
+        summary = run_training(cfg, run_dir)
+    # The end evaluation: a fresh process, once training's processes (or this one's training) ended.
+    return run_after_training(cfg, run_dir, summary) if _rank() == 0 else summary
 
 
 def _record_failure(run_dir: Path, err: BaseException, started: float) -> None:
