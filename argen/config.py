@@ -151,6 +151,9 @@ def check_eval_config(ev: Mapping[str, Any]) -> None:
     every = ev.get("every_n_steps", 0)
     if not isinstance(every, int) or every < 0:
         raise ConfigError("eval.every_n_steps", f"must be an integer >= 0, got {every!r}")
+    if ev.get("require_path") and not ev.get("path") and (ev.get("at_end") or every):
+        # An experiment that names no default benchmark (experiment=paper_llama1b).
+        raise ConfigError("eval.path", "is required here: add eval.path=/path/to/benchmark.jsonl (the scenarios to evaluate on)")
     temp = ev.get("temperature", 0.2)
     if temp is None or temp < 0:
         raise ConfigError("eval.temperature", f"must be >= 0, got {temp}")
@@ -170,7 +173,7 @@ def load_configured_scenarios(data: Mapping[str, Any], split: str) -> list[Scena
 
 
 def check_no_missing_values(cfg: DictConfig) -> None:
-    """A mandatory value (``???``, e.g. the benchmark file of experiment=paper_llama1b) left unset."""
+    """A mandatory value (``???``, e.g. ``model=local`` without ``model.path``) left unset."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(missing[0], f"is required and has no value: add {missing[0]}=... on the command line")

@@ -86,7 +86,7 @@ def _side(work: Path, tag: str, steps: int, vllm: bool) -> dict[str, Any]:
     run_dir = work / tag
     poller = _Poller(run_dir / "metrics.jsonl")
     args = [sys.executable, "-m", "argen.train", "experiment=paper_llama1b", "judge=heuristic", "logging=none",
-            f"grpo.max_steps={steps}", f"grpo.save_steps={steps}", "eval.at_end=false", "eval.every_n_steps=0", "eval.path=null",
+            f"grpo.max_steps={steps}", f"grpo.save_steps={steps}", "eval.at_end=false", "eval.every_n_steps=0",
             f"grpo.use_vllm={'true' if vllm else 'false'}", "grpo.vllm_mode=colocate", f"hydra.run.dir={run_dir}"]
     local = os.environ.get("ARGEN_BENCH_LLAMA_PATH")
     if local:  # a local copy of Llama-3.2-1B-Instruct: no hub needed

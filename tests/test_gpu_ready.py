@@ -303,7 +303,8 @@ def test_paper_recipe_needs_its_benchmark_file_on_the_command_line(tmp_path):
     result = run_cli("argen.train", "experiment=paper_llama1b", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "argen.train: error: config key 'eval.path': is required and has no value: add eval.path=... on the command line"]
+        "argen.train: error: config key 'eval.path': is required here: add eval.path=/path/to/benchmark.jsonl "
+        "(the scenarios to evaluate on)"]
 
 
 def test_paper_recipe_follows_argens_published_settings(reference_dir, tmp_path):
@@ -320,9 +321,10 @@ def test_paper_recipe_follows_argens_published_settings(reference_dir, tmp_path)
                 "disable_dropout": True, "bf16": True}
     assert {k: kwargs[k] for k in expected} == expected
     assert cfg.model.path == "unsloth/Llama-3.2-1B-Instruct"
-    assert cfg.reward.mode == "combined" and cfg.reward.adaptive is False  # ArGen's default: combined, no adaptive weights
+    assert cfg.reward.mode == "combined" and not cfg.reward.get("adaptive")  # ArGen's default: combined, no adaptive weights
     assert dict(cfg.reward.weights) == {"ahimsa": 0.3, "dharma": 0.4, "helpfulness": 0.3}
     assert (cfg.eval.temperature, cfg.eval.max_new_tokens, cfg.eval.every_n_steps) == (0.2, 256, 0)
+    validate_train_config(compose("train", ["experiment=paper_llama1b", "eval.at_end=false"]))  # no evaluation: no file needed
     assert len(load_configured_scenarios({"path": cfg.eval.path, "limit": cfg.eval.limit}, "eval")) == 100
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", cfg.data.system_prompt.strip()) if s]
     assert len(sentences) <= 4 and "four sentences" in cfg.data.system_prompt
