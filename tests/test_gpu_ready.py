@@ -39,7 +39,7 @@ def test_more_gpu_processes_than_visible_gpus_are_refused_unless_allowed():
     assert err.value.key == "hardware.num_processes"
     assert f"{n} GPU process" in str(err.value) and "hardware.allow_more_processes_than_gpus=true" in str(err.value)
     check_gpu_count(compose("train", ["hardware=ddp", f"hardware.num_processes={n}",
-                                      "+hardware.allow_more_processes_than_gpus=true"]).hardware)
+                                      "hardware.allow_more_processes_than_gpus=true"]).hardware)
     check_gpu_count(compose("train", ["hardware=cpu_ddp2"]).hardware)  # CPU processes need no GPU
 
 
@@ -363,3 +363,27 @@ def test_every_gpu_check_case_composes_and_validates():
                 validate_train_config(cfg)
         else:
             validate_train_config(cfg)
+
+
+@pytest.mark.slow  # two torchrun launches of 2 CPU ranks: ~40 s each on 2 shared cores
+def test_periodic_evaluation_under_fsdp_needs_and_gets_lockstep(tmp_path):
+    """Real FSDP (CPU, gloo), three scenarios on two ranks: in lockstep all three come back; without
+    it the short rank leaves the collective early and the ranks fail (or hang: the timeout)."""
+    from argen.launch import free_port
+    from argen.models import resolve_model
+
+    model_dir = resolve_model(to_plain(compose("train", ["experiment=smoke"]).model))
+
+    def launch(mode: str) -> subprocess.CompletedProcess | None:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+               str(REPO / "tests" / "fsdp_lockstep_worker.py"), model_dir, mode]
+        try:
+            return subprocess.run(cmd, cwd=REPO, env=cli_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired:
+            return None
+
+    ok = launch("lockstep")
+    assert ok is not None and ok.returncode == 0, (ok.stdout + ok.stderr)[-3000:] if ok else "timed out"
+    assert json.loads(ok.stdout.strip().splitlines()[-1]) == {"ids": ["s0", "s1", "s2"]}
+    broken = launch("none")
+    assert broken is None or broken.returncode != 0

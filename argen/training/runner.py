@@ -154,7 +154,20 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         # once every training process has exited (argen.evaluation.end_of_training).
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     finish_tracking(summary)
+    # The end evaluation runs next in another process, maybe on this GPU: hand back this one's memory.
+    del trainer
+    _free_gpu_memory()
     return summary
+
+
+def _free_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def finish_tracking(summary: dict[str, Any]) -> None:
