@@ -140,7 +140,8 @@ def check_generation_backend(cfg: DictConfig) -> None:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: pip install vllm")
+        raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: "
+                          "pip install -e '.[gpu]' (vllm 0.22.0-0.31.0, the range TRL 1.16 supports)")
 
 
 def check_eval_config(ev: Mapping[str, Any]) -> None:
