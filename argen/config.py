@@ -83,9 +83,13 @@ def check_grpo_config(grpo: Mapping[str, Any], num_processes: int) -> None:
         raise ConfigError("grpo.max_completion_length", "must be >= 1")
 
 
-# Repository root: relative paths in the config that are not found from the working directory
-# (e.g. hardware.accelerate_config: conf/accelerate/ddp.yaml) are looked up here.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# The configs: inside the package when argen is installed from a wheel (setup.py ships conf/ as
+# argen/conf), else the repository's top-level conf/ (a source checkout or an editable install).
+CONF_DIR = str(_PACKAGE_DIR / "conf" if (_PACKAGE_DIR / "conf" / "train.yaml").is_file() else _PACKAGE_DIR.parent / "conf")
+# The directory holding conf/: relative paths in the config that are not found from the working
+# directory (e.g. hardware.accelerate_config: conf/accelerate/ddp.yaml) are looked up here.
+REPO_ROOT = Path(CONF_DIR).parent
 # external: the processes were started by an outside launcher (set by argen.train, not by users).
 LAUNCHERS = ("none", "torchrun", "accelerate", "external")
 
@@ -136,7 +140,8 @@ def check_generation_backend(cfg: DictConfig) -> None:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: pip install vllm")
+        raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: "
+                          "pip install -e '.[gpu]' (vllm 0.22.0-0.31.0, the range TRL 1.16 supports)")
 
 
 def check_eval_config(ev: Mapping[str, Any]) -> None:
@@ -147,6 +152,9 @@ def check_eval_config(ev: Mapping[str, Any]) -> None:
     every = ev.get("every_n_steps", 0)
     if not isinstance(every, int) or every < 0:
         raise ConfigError("eval.every_n_steps", f"must be an integer >= 0, got {every!r}")
+    if ev.get("require_path") and not ev.get("path") and (ev.get("at_end") or every):
+        # An experiment that names no default benchmark (experiment=paper_llama1b).
+        raise ConfigError("eval.path", "is required here: add eval.path=/path/to/benchmark.jsonl (the scenarios to evaluate on)")
     temp = ev.get("temperature", 0.2)
     if temp is None or temp < 0:
         raise ConfigError("eval.temperature", f"must be >= 0, got {temp}")
@@ -165,8 +173,16 @@ def load_configured_scenarios(data: Mapping[str, Any], split: str) -> list[Scena
     return load_scenarios(scenario_path(data, split), limit)
 
 
+def check_no_missing_values(cfg: DictConfig) -> None:
+    """A mandatory value (``???``, e.g. ``model=local`` without ``model.path``) left unset."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(missing[0], f"is required and has no value: add {missing[0]}=... on the command line")
+
+
 def validate_train_config(cfg: DictConfig) -> None:
     """Every check a training run needs before it loads anything heavy. Raises ArgenError."""
+    check_no_missing_values(cfg)
     check_model_config(to_plain(cfg.model))
     check_reward_config(to_plain(cfg.reward))
     n = check_hardware_config(to_plain(cfg.hardware))

@@ -23,9 +23,9 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, ListConfig  # noqa: E402
 
+from argen.config import CONF_DIR  # noqa: E402
 from argen.errors import ConfigError, user_errors  # noqa: E402
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 LOGGING_BACKENDS = ("none", "wandb")
 
 log = logging.getLogger("argen.evaluate")

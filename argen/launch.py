@@ -17,6 +17,15 @@ hardware asks for several processes (or when it is one job of a multirun), it:
    wrote to ``RUN_DIR/summary.json``, or raises :class:`~argen.errors.ArgenError` naming the
    exit code when a worker fails.
 
+After training, whatever runs on rank 0 alone (the end-of-training evaluation) runs in one more
+fresh process, ``python -m argen.worker --after-training CONFIG RESULT_DIR``, started here once
+every training process has exited (:func:`run_after_training`), on every path: several GPUs, one
+GPU, one CPU process trained inside the Hydra process. No DeepSpeed, FSDP or process-group state
+can reach it, and a crash there costs the run nothing but the evaluation.
+
+Before anything starts, :func:`preflight` refuses a run that could only fail later: more
+processes than visible GPUs, or a hub model that is neither cached nor reachable.
+
 Nothing here creates an Accelerator or a process group, builds a GRPOConfig or loads a model
 (importing a library is harmless; initialising it is not): each job starts from clean processes
 and a fresh process group.
@@ -47,7 +56,12 @@ from argen.errors import ArgenError, ConfigError
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
 _DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
                     "TORCHELASTIC_RUN_ID", "ACCELERATE_MIXED_PRECISION")
+# What `accelerate launch` sets for its ranks: the process after training must not inherit it
+# (transformers would take the DeepSpeed ZeRO-3 or FSDP loading path, a collective with no peers).
+_ENGINE_ENV_PREFIXES = ("ACCELERATE_", "FSDP_")
 WORKER_MODULE = "argen.worker"
+AFTER_TRAINING_FLAG = "--after-training"
+AFTER_TRAINING_LOG = "after_training.log"
 STATUS_FILE = "status.json"
 WORKER_CONFIG = "worker_config.yaml"
 
@@ -148,6 +162,56 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+def after_training_env() -> dict[str, str]:
+    """The after-training process's environment: the workers', minus every engine variable."""
+    return {k: v for k, v in worker_env().items() if not k.startswith(_ENGINE_ENV_PREFIXES)}
+
+
+def needs_workers(cfg: DictConfig, isolate: bool) -> bool:
+    """Whether this job trains in worker processes rather than in the Hydra process.
+
+    Several processes, a launcher named by the hardware (``hardware=ddp hardware.num_processes=1``
+    still goes through ``accelerate launch``, so its engine config applies), or a multirun job.
+    """
+    hw = cfg.hardware
+    return int(hw.num_processes) > 1 or str(hw.get("launcher") or "none") in ("torchrun", "accelerate") or isolate
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process may use (honours CUDA_VISIBLE_DEVICES; creates no CUDA context)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_gpu_count(hw: DictConfig) -> None:
+    """Refuse more GPU processes than visible GPUs, unless ``hardware.allow_more_processes_than_gpus``.
+
+    Each GPU process takes one device; with too few, ranks share a device (slow, and out of memory
+    for any real model) or fail at start-up with an error far from its cause.
+    """
+    if hw.get("use_cpu") or str(hw.get("launcher") or "none") == "external" or hw.get("allow_more_processes_than_gpus"):
+        return
+    n = int(hw.num_processes)
+    gpus = visible_gpus()
+    if n > gpus:
+        seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f" (CUDA_VISIBLE_DEVICES={seen})" if seen is not None else ""
+        fix = f"set hardware.num_processes={gpus}" if gpus else "use hardware=cpu (or hardware=cpu_ddp2)"
+        raise ConfigError("hardware.num_processes", f"{n} GPU process{'es' if n > 1 else ''} for hardware={hw.get('name')}, "
+                          f"but {gpus} GPU{'s are' if gpus != 1 else ' is'} visible{where}: {fix}, or set "
+                          "hardware.allow_more_processes_than_gpus=true to start them anyway")
+
+
+def preflight(cfg: DictConfig) -> None:
+    """Checks of the machine itself, in the Hydra process, after the config validated and before
+    anything loads or starts: visible GPUs, and the policy's weights (cached, or a reachable hub)."""
+    from argen.models import check_model_available
+
+    check_gpu_count(cfg.hardware)
+    check_model_available(cfg.model)
+
+
 def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
     """Record how a job ended (``completed`` | ``failed`` | ``interrupted``) in ``RUN_DIR/status.json``."""
     path = Path(run_dir) / STATUS_FILE
@@ -167,7 +231,7 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     summary_path = _result_dir(cfg, run_dir) / "summary.json"
     started = time.time()
     cmd = launcher_command(cfg, run_dir, free_port())
-    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log")
+    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", worker_env())
     # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
     fresh = summary_path.is_file() and summary_path.stat().st_mtime >= started - 1
     summary = json.loads(summary_path.read_text()) if fresh else None
@@ -186,6 +250,46 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+def after_training_command(run_dir: str | Path, result_dir: str | Path) -> list[str]:
+    """The command of the process that runs after training (pure: nothing is launched)."""
+    return [sys.executable, "-m", WORKER_MODULE, AFTER_TRAINING_FLAG, str(config_file(run_dir)), str(result_dir)]
+
+
+def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Run the rank-0-only work after training (the end evaluation) in a fresh process; return the
+    summary it completed.
+
+    Call it once every training process has exited (in the Hydra process, or on rank 0 under an
+    outside launcher). Nothing runs for an interrupted run or with ``eval.at_end=false``. If the
+    process fails, the run keeps its summary and the failure is recorded in it as ``evaluation``.
+    """
+    if not summary or summary.get("status") != "completed" or not cfg.eval.get("at_end"):
+        return summary
+    run_dir = Path(run_dir)
+    result_dir = Path(summary.get("run_dir") or run_dir)
+    if not config_file(run_dir).is_file():  # training ran in this process: nothing wrote it yet
+        write_worker_config(cfg, run_dir)
+    log_path = run_dir / AFTER_TRAINING_LOG
+    rc, tail, signum = _run_streaming(after_training_command(run_dir, result_dir), log_path, after_training_env())
+    summary_path = result_dir / "summary.json"
+    updated = json.loads(summary_path.read_text()) if summary_path.is_file() else dict(summary)
+    if rc == 0 and signum is None and "evaluation" in updated:
+        return updated
+    how = f"interrupted by signal {signum}" if signum is not None else _failure_message(
+        "python -m argen.worker --after-training", rc, tail, log_path, what="end-of-training evaluation")
+    updated["evaluation"] = {
+        "dir": str(result_dir / "eval"),
+        "error": how,
+        "headline": f"eval failed ({how}); evaluate with: python -m argen.evaluate checkpoint={result_dir}",
+    }
+    tmp = summary_path.with_name(f".summary.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(updated, indent=2, default=str))
+    os.replace(tmp, summary_path)
+    if signum is not None:
+        raise SystemExit(128 + signum)
+    return updated
+
+
 def _result_dir(cfg: DictConfig, run_dir: Path) -> Path:
     """Where rank 0 writes the summary: the run dir, or the original one when resuming."""
     resume = cfg.get("resume", False)
@@ -197,7 +301,7 @@ def _result_dir(cfg: DictConfig, run_dir: Path) -> Path:
     return resolved[0] if resolved else run_dir
 
 
-def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str], int | None]:
+def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> tuple[int, list[str], int | None]:
     """Run ``cmd`` in its own process group, copying its output to our stdout and ``log_path``.
 
     Returns the exit status, the last lines of output, and the signal (SIGINT/SIGTERM) we
@@ -212,7 +316,7 @@ def _run_streaming(cmd: Sequence[str], log_path: Path) -> tuple[int, list[str], 
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(
-            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=worker_env(),
+            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
             start_new_session=True,
         )
@@ -279,7 +383,7 @@ _EXCEPTION_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:[\w.]+\.)?\w*(?:Error|Ex
 _WORKER_ERROR = re.compile(r"^(?:\[rank\d+\]:\s*)?" + re.escape(WORKER_MODULE) + r": error: (.*)$")
 
 
-def _failure_message(label: str, rc: int, tail: Sequence[str], log_path: Path) -> str:
+def _failure_message(label: str, rc: int, tail: Sequence[str], log_path: Path, what: str = "training workers") -> str:
     """Exit code, the workers' own one-line error (or the exception they died of), and the full log."""
     how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
     reason = None
@@ -287,7 +391,7 @@ def _failure_message(label: str, rc: int, tail: Sequence[str], log_path: Path) -
         reason = next((m.group(1) for line in reversed(tail) if (m := pattern.match(line.strip()))), None)
         if reason:
             break
-    msg = f"training workers failed ({label}, {how})"
+    msg = f"{what} failed ({label}, {how})"
     if reason:
         msg += f": {reason}"
     return msg + f"; full output in {log_path}"

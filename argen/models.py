@@ -54,6 +54,54 @@ def check_model_config(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {cfg.get('dtype')!r}")
 
 
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def check_model_available(cfg: Mapping[str, Any]) -> None:
+    """Refuse a hub model that is neither in the local Hugging Face cache nor reachable, at once.
+
+    Without this the first ``from_pretrained`` spends a minute in huggingface_hub's retries, then
+    fails with tracebacks, after a launcher may already have started processes. One HEAD request
+    (no retries, a few seconds at most) tells an unreachable hub, a wrong id and a gated model apart.
+    """
+    if cfg.get("source") != "hub" or Path(str(cfg.get("path"))).expanduser().is_dir():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    repo = str(cfg["path"])
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return
+    problem = _hub_problem(repo)
+    if problem is None:
+        return
+    short = repo.rsplit("/", 1)[-1]
+    raise ConfigError(
+        "model.name",
+        f"{cfg.get('name')} (hub id {repo}) is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and {problem}: "
+        f"fetch it with `hf download {repo}` (`huggingface-cli download {repo}` with huggingface_hub < 1.0), "
+        f"or use a copy on disk with model=local model.path=/path/to/{short}",
+    )
+
+
+def _hub_problem(repo: str) -> str | None:
+    """Why ``repo`` cannot be downloaded now, or None when the hub serves it."""
+    if any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return "the hub is switched off here (HF_HUB_OFFLINE=1)"
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, "config.json"), timeout=HUB_PROBE_TIMEOUT_S)
+    except GatedRepoError:
+        return "the hub refuses it (a gated model: accept its licence on the hub and set HF_TOKEN)"
+    except RepositoryNotFoundError:
+        return "the hub has no such model (or it is private: set HF_TOKEN)"
+    except Exception as exc:  # noqa: BLE001 - any network failure means the same thing here
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        return f"the hub is unreachable ({type(exc).__name__}{': ' + detail if detail else ''})"
+    return None
+
+
 def resolve_model(cfg: Mapping[str, Any]) -> str:
     """Return a hub id or local directory for the configured model, converting or building it once."""
     check_model_config(cfg)

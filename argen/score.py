@@ -24,10 +24,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 PROG = "argen.score"
 # Keys the score command writes into each row; an input field of the same name moves to "input".
 OUTPUT_KEYS = (

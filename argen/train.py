@@ -33,9 +33,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
-
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def _in_distributed_worker() -> bool:
@@ -103,13 +102,19 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
             cfg.hardware.launcher = "external"
     validate_train_config(cfg)
     check_run_outputs(cfg, run_dir)
-    if (cfg.hardware.num_processes > 1 or isolate) and not _in_distributed_worker():
+    from argen.launch import needs_workers, preflight, run_after_training
+
+    preflight(cfg)  # visible GPUs, the model's weights: before anything loads or starts
+    if needs_workers(cfg, isolate) and not _in_distributed_worker():
         from argen.launch import launch_workers
 
-        return launch_workers(cfg, run_dir)
-    from argen.training.runner import run_training
+        summary = launch_workers(cfg, run_dir)
+    else:
+        from argen.training.runner import run_training
 
-    return run_training(cfg, run_dir)
+        summary = run_training(cfg, run_dir)
+    # The end evaluation: a fresh process, once training's processes (or this one's training) ended.
+    return run_after_training(cfg, run_dir, summary) if _rank() == 0 else summary
 
 
 def _earlier_sessions(run_dir: Path) -> dict:
@@ -136,7 +141,7 @@ def _wall(started: float, earlier: dict) -> dict:
 
 # What a run writes into its run dir (files, then directories): no input may be one of them.
 RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "status.json", "worker_config.yaml", "workers.log",
-             "error.txt", "completions.jsonl", "periodic_eval.jsonl", "reward_curve.png", "train.log")
+             "error.txt", "after_training.log", "completions.jsonl", "periodic_eval.jsonl", "reward_curve.png", "train.log")
 RUN_DIRS = ("checkpoints", "final_model", "eval", "wandb", ".hydra")
 
 

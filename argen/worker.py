@@ -1,5 +1,9 @@
 """One training process started by :mod:`argen.launch`: ``python -m argen.worker RUN_DIR/worker_config.yaml``.
 
+``python -m argen.worker --after-training RUN_DIR/worker_config.yaml RESULT_DIR`` is the one
+process that runs after every training process has exited: the end-of-training evaluation
+(:func:`argen.evaluation.end_of_training.evaluate_finished_run`), with no engine state around.
+
 Every rank reads the same resolved config (written by the Hydra process, which never runs in
 here) and trains in the same run dir: the directory holding that file. Rank 0 alone writes
 checkpoints, metrics, plots and ``summary.json`` (the runner and its callbacks check the rank).
@@ -30,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     """Train from a resolved config file; return the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     with user_errors("argen.worker"):
-        if len(argv) != 1:
-            raise ArgenError("usage: python -m argen.worker RUN_DIR/worker_config.yaml")
+        after_training = bool(argv) and argv[0] == "--after-training"
+        if after_training:
+            argv = argv[1:]
+        if len(argv) != (2 if after_training else 1):
+            raise ArgenError("usage: python -m argen.worker RUN_DIR/worker_config.yaml | "
+                             "python -m argen.worker --after-training RUN_DIR/worker_config.yaml RESULT_DIR")
         config_path = Path(argv[0])
         if not config_path.is_file():
             raise DataError(str(config_path), "resolved config not found (the launcher writes it before starting workers)")
@@ -43,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         from omegaconf import OmegaConf
 
         cfg = OmegaConf.load(config_path)
+        if after_training:
+            from argen.evaluation.end_of_training import evaluate_finished_run
+
+            evaluate_finished_run(cfg, argv[1])
+            return 0
         from argen.training.runner import run_training
 
         try:

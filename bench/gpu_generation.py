@@ -124,7 +124,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         work = Path(tmp)
         out.update(_side(work, "hf", steps, vllm=False))
         if importlib.util.find_spec("vllm") is None:
-            out["vllm_skipped"] = "the vllm package is not installed (pip install vllm)"
+            out["vllm_skipped"] = "the vllm package is not installed (pip install -e '.[gpu]')"
         else:
             out.update(_side(work, "vllm", steps, vllm=True))
             out["vllm_speedup"] = round(out["hf_s_per_step"] / out["vllm_s_per_step"], 2)

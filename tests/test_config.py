@@ -17,7 +17,8 @@ from tests.conftest import CONF, cli_env, compose, run_cli
 RULE_JUDGE = ["judge._target_=tests.rule_judge.RuleJudge", "judge.name=rule"]
 # Options that need something this machine lacks (a directory to point at, a GPU with vLLM):
 # they must fail validation with a message naming the key.
-NEEDS_INPUT = {("model", "local"): "model.path", ("experiment", "gpu_vllm"): "grpo.use_vllm"}
+NEEDS_INPUT = {("model", "local"): "model.path", ("experiment", "gpu_vllm"): "grpo.use_vllm",
+               ("experiment", "paper_llama1b"): "eval.path"}
 
 
 def group_options():

@@ -1,14 +1,22 @@
 """Evaluate the base and the trained model when training ends, and compare them.
 
-Called by the training runner on rank 0 when ``cfg.eval.at_end`` is true. It reuses the
-training scorer (same judge, same policies, same memo), so a response seen during training is
-not judged twice; only when training used a rubric ablation is a full rubric put in front of
-the same judge, because evaluation always reports ArGen's evaluation formula.
+Runs when ``cfg.eval.at_end`` is true, in a fresh process of its own (``python -m argen.worker
+--after-training``) started by :mod:`argen.launch` once every training process has exited, so no
+DeepSpeed, FSDP or process-group state from training can reach the models loaded here. Every
+path takes this one route, a single CPU process included. :func:`evaluate_finished_run` is that
+process's entry: it reads the run's ``summary.json``, evaluates and writes the result back.
+
+It scores with the training configuration's judge and policies (a persistent judge cache, where
+configured, keeps a response seen during training from being judged twice); only when training
+used a rubric ablation is a full rubric put in front of the same judge, because evaluation always
+reports ArGen's evaluation formula.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -116,3 +124,54 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
             log_evaluation(f"eval/{label}", summaries[label], rows, extra=delta if label == "trained" else None,
                            images=images)
     return result
+
+
+SUMMARY = "summary.json"
+
+
+def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
+    """Evaluate a finished run (its ``summary.json`` names the base and the trained model) and write
+    the result into that summary as ``evaluation``; return the updated summary.
+
+    Each step after training is one entry of ``steps`` below, so another one (another judge's
+    audit, say) is one more line there.
+    """
+    from argen.scoring.build import build_scorer
+
+    result_dir = Path(result_dir)
+    path = result_dir / SUMMARY
+    summary = json.loads(path.read_text())
+    tracking = _resume_tracking(cfg, result_dir, summary)
+    try:
+        scorer = build_scorer(cfg)
+        steps = {
+            "evaluation": lambda: evaluate_base_and_trained(
+                cfg, result_dir, summary["model_path"], summary["final_model"], scorer, None),
+        }
+        for key, step in steps.items():
+            summary[key] = step()
+            _write_summary(path, summary)  # a later step's failure cannot cost this one's result
+    finally:
+        if tracking is not None:
+            tracking.finish()
+    return summary
+
+
+def _write_summary(path: Path, summary: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
+def _resume_tracking(cfg, result_dir: Path, summary: dict[str, Any]):
+    """Continue the training's wandb run (its id is in the summary), so the evaluation lands in it."""
+    run_id = summary.get("wandb_run_id")
+    if cfg.logging.get("backend") != "wandb" or not run_id:
+        return None
+    import wandb
+
+    mode = cfg.logging.get("mode", "auto")
+    if mode == "auto":  # the rule training used (argen.training.runner.setup_tracking)
+        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    return wandb.init(id=run_id, resume="allow", project=str(cfg.logging.get("project", "argen")),
+                      entity=cfg.logging.get("entity"), dir=str(result_dir), mode=mode)

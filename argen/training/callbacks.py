@@ -16,6 +16,8 @@ reach ``metrics.jsonl`` and the trackers in the same row as the rewards.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import math
 import time
@@ -242,7 +244,7 @@ class PeriodicEvalCallback(TrainerAwareCallback):
         trainer = self._need_trainer()
         pause = self.recorder.paused() if self.recorder is not None else contextlib.nullcontext()
         accelerator = trainer.accelerator
-        with pause, _generation_model(trainer, fallback_model) as model:
+        with pause, _generation_model(trainer, fallback_model) as (model, lockstep):
             gather = None
             if accelerator.num_processes > 1:
                 from accelerate.utils import gather_object
@@ -260,6 +262,7 @@ class PeriodicEvalCallback(TrainerAwareCallback):
             metrics, records = self.evaluator.evaluate(
                 model, state.global_step,
                 shard=(accelerator.process_index, accelerator.num_processes), run_async=run_async, gather=gather,
+                lockstep=lockstep,
             )
         if self.records_path is not None and state.is_world_process_zero:
             for row in records:
@@ -308,21 +311,30 @@ def _is_peft(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
+@contextlib.contextmanager
 def _generation_model(trainer: Any, fallback: Any):
-    """The policy, unwrapped for generation exactly as TRL unwraps it (DDP, ZeRO-3, checkpointing)."""
-    import contextlib
+    """(policy, lockstep): the policy readied for generation exactly as TRL 1.16 readies it for its
+    own (``GRPOTrainer._generate_single_turn``): unwrapped (DDP; DeepSpeed ZeRO-3 parameters
+    gathered; gradient checkpointing off meanwhile), then, under FSDP, the root module's parameters
+    summoned (``DistributedBackend.summon_full_params(recurse=False)``). ``lockstep``: parameters
+    are sharded across processes, so generation must proceed in step (see periodic_eval)."""
+    from trl.distributed import DistributedBackend
+    from trl.models import unwrap_model_for_generation
 
     wrapped = next((m for m in (getattr(trainer, "model_wrapped", None), trainer.model, fallback) if m is not None), None)
-    try:
-        from trl.models import unwrap_model_for_generation
-    except ImportError:  # pragma: no cover - trl is a dependency
-        return contextlib.nullcontext(trainer.accelerator.unwrap_model(wrapped))
-    return unwrap_model_for_generation(
-        wrapped,
-        trainer.accelerator,
-        gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
-        gradient_checkpointing_kwargs=getattr(trainer.args, "gradient_checkpointing_kwargs", None),
-    )
+    accelerator = trainer.accelerator
+    backend = getattr(trainer, "_dist", None) or DistributedBackend(accelerator)
+    lockstep = accelerator.num_processes > 1 and (backend.is_zero3 or backend.is_fsdp)
+    with (
+        unwrap_model_for_generation(
+            wrapped,
+            accelerator,
+            gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
+            gradient_checkpointing_kwargs=getattr(trainer.args, "gradient_checkpointing_kwargs", None),
+        ) as model,
+        backend.summon_full_params(wrapped, recurse=False),
+    ):
+        yield model, lockstep
 
 
 def bind_trainer(trainer: Any) -> None:

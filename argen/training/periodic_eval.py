@@ -10,6 +10,11 @@ and ``eval/seconds``; each answer with its verdict is appended to ``periodic_eva
 
 Generation runs in eval mode under a forked RNG (so evaluating does not change the training's
 random stream) and the model's train mode is restored afterwards.
+
+Under FSDP or DeepSpeed ZeRO-3 with several processes a forward pass is a collective: every
+process must call ``generate`` equally often and keep stepping until all are done. ``lockstep``
+does both: shards are padded to one length (the padding's answers are dropped) and generation
+runs with ``synced_gpus``.
 """
 
 from __future__ import annotations
@@ -47,8 +52,12 @@ def generate_responses(
     max_new_tokens: int,
     temperature: float,
     batch_size: int,
+    synced_gpus: bool = False,
 ) -> list[str]:
-    """Answer each conversation with ``model`` (left-padded batches); returns the decoded answers."""
+    """Answer each conversation with ``model`` (left-padded batches); returns the decoded answers.
+
+    ``synced_gpus``: keep stepping until every process is done (sharded parameters, see above).
+    """
     import torch
 
     texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
@@ -56,6 +65,8 @@ def generate_responses(
     sampling: dict[str, Any] = {"do_sample": False}
     if temperature > 0:
         sampling = {"do_sample": True, "temperature": float(temperature)}
+    if synced_gpus:
+        sampling["synced_gpus"] = True
     answers: list[str] = []
     device = next(model.parameters()).device
     for i in range(0, len(texts), batch_size):
@@ -114,18 +125,25 @@ class PeriodicEvaluator:
         shard: tuple[int, int] = (0, 1),
         run_async: Callable[[Any], Any] | None = None,
         gather: Callable[[list], list] | None = None,
+        lockstep: bool = False,
     ) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """Evaluate ``model`` (an unwrapped module) at ``step``: (``eval/*`` metrics, per-answer records).
 
         ``shard=(index, count)`` splits the scenarios across processes and ``gather`` joins the
         per-process records (both given in multi-process runs); ``run_async`` runs the scorer's
         coroutine on the loop the reward functions use, so judge clients stay on one loop.
+        ``lockstep``: parameters are sharded across the processes (see the module docstring).
         """
         import torch
 
         started = time.perf_counter()
         index, count = shard
         mine = self.scenarios[index::count]
+        prompts = [s.prompt for s in mine]
+        if lockstep and self.scenarios:
+            # Every process generates the same number of batches; the filler answers are dropped.
+            per_process = -(-len(self.scenarios) // count)
+            prompts += [self.scenarios[0].prompt] * (per_process - len(mine))
         was_training = model.training
         model.eval()
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
@@ -136,11 +154,12 @@ class PeriodicEvaluator:
                 answers = generate_responses(
                     model,
                     self.tokenizer,
-                    [chat_prompt(self.system_prompt, s.prompt) for s in mine],
+                    [chat_prompt(self.system_prompt, p) for p in prompts],
                     max_new_tokens=self.max_new_tokens,
                     temperature=self.temperature,
                     batch_size=self.batch_size,
-                )
+                    synced_gpus=lockstep and count > 1,
+                )[: len(mine)]
         finally:
             if was_training:
                 model.train()

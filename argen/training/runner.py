@@ -72,7 +72,7 @@ def setup_tracking(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Validate, train, save, evaluate; return the run summary (also written to summary.json)."""
+    """Validate, train, save; return the run summary (also written to summary.json)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -149,14 +149,26 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         summary["final_model"] = str(final_dir)
         summary["world_size"] = trainer.accelerator.num_processes
         summary["judge"] = {"name": scorer.judge.name, **scorer.judge.stats(), "failures": scorer.failures}
-        if cfg.eval.at_end:
-            from argen.evaluation.end_of_training import evaluate_base_and_trained
-
-            del trainer  # free the policy before generating with two more copies
-            summary["evaluation"] = evaluate_base_and_trained(cfg, run_dir, model_path, final_dir, scorer, eval_scenarios)
+        if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+            summary["wandb_run_id"] = sys.modules["wandb"].run.id  # the end evaluation continues this run
+        # The end-of-training evaluation is not run here: argen.launch starts it in a fresh process
+        # once every training process has exited (argen.evaluation.end_of_training).
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     finish_tracking(summary)
+    # The end evaluation runs next in another process, maybe on this GPU: hand back this one's memory.
+    del trainer
+    _free_gpu_memory()
     return summary
+
+
+def _free_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def finish_tracking(summary: dict[str, Any]) -> None:
