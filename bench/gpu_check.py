@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from argen.data.jsonl import read_records
+
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 8 * 60
 CASE_TIMEOUT_S = 240
@@ -73,7 +75,7 @@ def _end_evaluation(run_dir: Path, summary: dict[str, Any]) -> str | None:
 
 
 def _periodic_evaluation(run_dir: Path, summary: dict[str, Any]) -> str | None:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_records(run_dir / "metrics.jsonl")
     steps = sorted({r.get("step") for r in rows if "eval/combined" in r or "eval/unscored_frac" in r})
     return None if steps[:1] == [0] and 2 in steps else f"periodic evaluation logged at steps {steps}, expected 0, 1, 2"
 
