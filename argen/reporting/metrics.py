@@ -79,3 +79,13 @@ def drop_torn_tail(path: str | Path) -> int:
     with open(p, "r+b") as fh:
         fh.truncate(cut)
     return len(data) - cut
+
+
+def periodic_steps(path: str | Path) -> dict[int, list[dict[str, Any]]]:
+    """``periodic_eval.jsonl`` rows by evaluated step, in step order; a step evaluated twice (a
+    resumed run) keeps its latest answer per scenario."""
+    by_step: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in read_jsonl(path):
+        if isinstance(row.get("step"), int) and row.get("id") is not None:
+            by_step.setdefault(row["step"], {})[str(row["id"])] = row
+    return {step: list(rows.values()) for step, rows in sorted(by_step.items())}
