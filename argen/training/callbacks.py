@@ -264,7 +264,8 @@ class PeriodicEvalCallback(TrainerAwareCallback):
             for row in records:
                 append_jsonl(self.records_path, row)
         shown = metrics.get("eval/combined")
-        log.info("periodic evaluation at step %d: eval/combined %s", state.global_step, f"{shown:.3f}" if shown is not None else "n/a")
+        # debug: the console line of the step shows it (argen.training.console)
+        log.debug("periodic evaluation at step %d: eval/combined %s", state.global_step, f"{shown:.3f}" if shown is not None else "n/a")
         return metrics
 
 
