@@ -113,8 +113,8 @@ def markdown_section(rows: Sequence[Mapping[str, Any]], baseline: str | None) ->
             "interval, n, Wilcoxon signed-rank; significant means p < 0.05). **lift**: the job's trained "
             "model minus its base model. **vs baseline**: the job's trained model minus the trained model of "
             + (f"job {baseline}" if baseline is not None else "the baseline job (which has no evaluation rows: not tested)")
-            + ". Per-principle columns are in summary.csv; per principle, tier and scope in "
-            f"`{VS_BASELINE_DIR}/<job>/compare.md`.", "",
+            + ". Per-principle columns are in summary.csv; per principle, tier and scope in each job's "
+            f"`eval/compare.md` (lift) and `{VS_BASELINE_DIR}/<job>/compare.md` (vs baseline).", "",
             "| job | overrides | lift (trained - base) | vs baseline |", "|---|---|---|---|"]
     for r in rows:
         overrides = str(r.get("overrides") or "").replace("|", "\\|")
