@@ -17,7 +17,6 @@ step draws different prompts), and the summary says so rather than show a bare d
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ from argen.errors import ArgenError
 from argen.evaluation.paired_stats import compare_rows, from_dict
 from argen.evaluation.summary import SCORE_KEYS
 from argen.scoring.verdict import PRINCIPLES
-
-log = logging.getLogger(__name__)
 
 VS_BASELINE_DIR = "vs_baseline"
 
