@@ -38,7 +38,8 @@ def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
         raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
     limit = ev.get("limit")
     if value is not None and isinstance(limit, int) and value > limit:
-        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation")
+        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
+                          f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
 
 
 def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario], settings: GenerationSettings) -> list[Generation]:
