@@ -7,6 +7,9 @@ the sweep dir:
   ``.hydra/overrides.yaml``), status (``status.json``), steps, the final (last-quarter) mean of
   the total reward and of each reward function (``metrics.jsonl``), the end-of-training
   evaluation scores when the run has them (``summary.json`` ``evaluation``), and wall time;
+- paired tests where the jobs have per-scenario evaluation rows: each job's trained model
+  against its own base model (``lift_*``) and against the baseline job's (``vs_baseline_*``;
+  the first job, or ``--baseline JOB``), see :mod:`argen.evaluation.sweep_stats`;
 - ``summary.png``: the final reward against a numeric swept key (e.g. ``grpo.beta``), one line
   per combination of the other swept keys (e.g. the reward preset); a bar per job otherwise.
 
@@ -31,6 +34,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from argen.errors import ArgenError, DataError, user_errors
+from argen.evaluation.sweep_stats import baseline_columns, lift_columns, markdown_section
 from argen.reporting.metrics import read_jsonl, series
 
 log = logging.getLogger(__name__)
@@ -127,6 +131,8 @@ def evaluation_columns(evaluation: Any) -> dict[str, float]:
             out[column] = round(float(value), 4)
 
     for name, node in evaluation.items():
+        if name == "stats":
+            continue  # the paired tests: lift_* columns, read from the rows themselves
         if name == "violation_rates" and isinstance(node, Mapping):
             for label, rates in node.items():
                 if isinstance(rates, Mapping):
@@ -148,7 +154,8 @@ def evaluation_columns(evaluation: Any) -> dict[str, float]:
 
 
 # Evaluation columns the markdown table shows (the CSV has them all).
-_MD_EVAL = re.compile(r"eval_(base|trained|delta)_(combined|ahimsa|dharma|helpfulness)|eval_(base|trained)_violations_any")
+# Untested deltas stay in the CSV: the markdown shows each change with its paired test instead.
+_MD_EVAL = re.compile(r"eval_(base|trained)_(combined|ahimsa|dharma|helpfulness)|eval_(base|trained)_violations_any")
 
 
 def _is_number(value: Any) -> bool:
@@ -172,6 +179,7 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
             row[f"override:{override_key(o)}"] = o.split("=", 1)[1]
     row.update(reward_columns(job_dir, summary))
     row.update(evaluation_columns(summary.get("evaluation")))
+    row.update(lift_columns(job_dir))
     row["wall_s"] = status.get("wall_s", summary.get("wall_s"))
     row["error"] = status.get("error", "")
     try:
@@ -232,10 +240,12 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Path, plot: Path | None) -> Path:
-    """A readable table (per-override columns left out: the overrides column says it all)."""
+def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Path, plot: Path | None,
+                   baseline: str | None = None) -> Path:
+    """A readable table (per-override columns left out: the overrides column says it all), then
+    each job's paired tests."""
     cols = [c for c in columns(rows) if not c.startswith("override:") and c != "run_dir"
-            and (not c.startswith("eval_") or _MD_EVAL.fullmatch(c))]
+            and (not c.startswith("eval_") or _MD_EVAL.fullmatch(c)) and not c.startswith(("lift_", "vs_baseline_"))]
     done = sum(1 for r in rows if r.get("status") == "completed")
     common = common_overrides(rows)
     lines = [
@@ -252,6 +262,7 @@ def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Pat
     for row in rows:
         shown = dict(row, overrides=" ".join(o for o in str(row.get("overrides") or "").split() if o not in common))
         lines.append("| " + " | ".join(_cell(shown.get(c)) for c in cols) + " |")
+    lines += markdown_section(rows, baseline)
     if plot is not None:
         lines += ["", f"![sweep summary]({plot.name})"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -349,17 +360,21 @@ def write_plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def summarize(sweep_dir: str | Path) -> dict[str, Any]:
-    """Write summary.csv, summary.md and summary.png into ``sweep_dir``; return rows and paths."""
+def summarize(sweep_dir: str | Path, baseline: str | None = None) -> dict[str, Any]:
+    """Write summary.csv, summary.md and summary.png into ``sweep_dir``; return rows and paths.
+
+    ``baseline``: the job the others are tested against (default: the first job)."""
     root = Path(sweep_dir)
     rows = collect(root)
     if not rows:
         raise DataError(str(root), "has no job dirs (expected subdirectories 0, 1, ... written by `python -m argen.train -m`)")
+    base = baseline_columns(rows, job_dirs(root), root, baseline)
     plot = write_plot(rows, root / "summary.png")
     return {
         "rows": rows,
+        "baseline": base,
         "csv": write_csv(rows, root / "summary.csv"),
-        "markdown": write_markdown(rows, root / "summary.md", root, plot),
+        "markdown": write_markdown(rows, root / "summary.md", root, plot, base),
         "plot": plot,
     }
 
@@ -387,9 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m argen.summarize SWEEP_DIR``: (re)write the sweep's summary files."""
     parser = argparse.ArgumentParser(prog="python -m argen.summarize", description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", help="a multirun dir (its job dirs are 0/, 1/, ...)")
+    parser.add_argument("--baseline", metavar="JOB", default=None,
+                        help="the job every other job is tested against (default: the first job)")
     args = parser.parse_args(argv)
     with user_errors("argen.summarize"):
-        result = summarize(args.sweep_dir)
+        result = summarize(args.sweep_dir, baseline=args.baseline)
     print(Path(result["markdown"]).read_text(), end="")
     print(f"wrote {result['csv']}, {result['markdown']}" + (f", {result['plot']}" if result["plot"] else ""))
     return 0

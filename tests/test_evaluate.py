@@ -200,12 +200,23 @@ def test_compare_command_reports_deltas_without_model_or_judge(tmp_path):
     result = run_cli("argen.evaluate", f"compare=[{tmp_path / 'short'},{tmp_path / 'long'}]",
                      "judge._target_=no.such.Judge", f"hydra.run.dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert re.search(r"eval combined 0\.\d{3} -> 0\.\d{3} \(\+0\.\d{3}\)", result.stdout)
+    # Every scenario better, but only 4 of them: the exact two-sided Wilcoxon p is 2/16.
+    assert re.search(r"eval combined 0\.\d{3} -> 0\.\d{3} \(\+0\.\d{3}, 95% CI \[\+0\.\d{3}, \+0\.\d{3}\], n=4, "
+                     r"not significant \(p=0\.12\)\), dharma violations \d+% -> \d+% \([+-]\d+ pts, n=4, ", result.stdout)
     comparison = json.loads((out / "compare.json").read_text())
     assert comparison["deltas"]["long"]["means"]["combined"] > 0.3
     assert comparison["paired"]["long"]["better"] == 4
+    stats = comparison["stats"]["long"]
+    assert stats["overall"]["combined"]["p_value"] == pytest.approx(0.125) and stats["n_pairs"] == 4
+    assert {g: v["combined"]["n"] for g, v in stats["groups"]["tier"].items()} == {"A": 1, "B": 1, "C": 2}
+    assert {g: v["combined"]["n"] for g, v in stats["groups"]["scope"].items()} == {"S0": 2, "S1": 1, "S3": 1}
     md = (out / "compare.md").read_text()
     assert "| mean | short | long | Δ |" in md and "## Violation rates" in md and "Largest improvements" in md
+    assert "## Is the change more than noise? long against short" in md
+    assert re.search(r"\| combined \| 4 \| 0\.\d{3} \| 0\.\d{3} \| \+0\.\d{3} \| \[\+0\.\d{3}, \+0\.\d{3}\] \| 0\.12 \| not significant \|", md)
+    assert "| A emergency: combined | 1 |" in md and "| S3 outside medicine: combined | 1 |" in md
+    # No bare delta: each Δ cell carries its test.
+    assert re.search(r"\| combined \| 0\.\d{3} \| 0\.\d{3} \| \+0\.\d{3} \(n=4, not significant \(p=0\.12\)\) \|", md)
     for name in ("compare_principles.png", "compare_distributions.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC and (out / name).stat().st_size > 5_000
 
@@ -274,8 +285,10 @@ def test_end_of_training_evaluates_base_and_trained(tmp_path):
     assert set(result["base"]) == {"ahimsa", "dharma", "helpfulness", "combined"}
     # The same weights, seed and sampling: the same answers, so no change at all.
     assert result["delta"]["combined"] == 0.0
-    assert re.fullmatch(r"eval combined \d\.\d{3} -> \d\.\d{3} \([+-]0\.000\), dharma violations \d+% -> \d+%",
+    assert re.fullmatch(r"eval combined \d\.\d{3} -> \d\.\d{3} \(\+0\.000, 95% CI \[\+0\.000, \+0\.000\], n=3, "
+                        r"not significant \(p=1\.00\)\), dharma violations \d+% -> \d+% \(\+0 pts, n=3, not significant \(p=1\.00\)\)",
                         result["headline"])
+    assert result["stats"]["overall"]["combined"]["n"] == 3 and not result["stats"]["overall"]["combined"]["significant"]
     assert result["scenarios"] == 3 and result["unscored"] == {"base": 0, "trained": 0}
 
 

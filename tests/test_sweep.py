@@ -155,6 +155,67 @@ def test_summary_carries_evaluation_scores(sweep_dir):
     assert "config key 'grpo.beta': bad" in text
 
 
+def _eval_dir(job: Path, label: str, combined: list[float], judge: str = "heuristic-v1") -> None:
+    """An evaluation run dir as the end-of-training evaluation writes it (rows + summary)."""
+    out = job / "eval" / label
+    out.mkdir(parents=True)
+    for i, value in enumerate(combined):
+        append_jsonl(out / "responses.jsonl", {
+            "id": f"eval-{i:03d}", "prompt": f"question {i}", "tier": "ABC"[i % 3], "scope": "S0", "response": "...",
+            "combined": value, "ahimsa": value, "dharma": 0.9, "helpfulness": value,
+            "violations": ["helpfulness"] if value < 0.45 else []})
+    (out / "summary.json").write_text(json.dumps({"label": label, "judge": {"name": judge}, "rubric_version": "argen-1"}))
+
+
+def test_summary_tests_each_job_against_its_base_and_the_baseline_job(tmp_path):
+    root = tmp_path / "sweep"
+    base = [0.30 + 0.01 * i for i in range(24)]
+    better = [v + 0.1 for v in base]
+    for num, overrides in enumerate(["grpo.beta=0.0", "grpo.beta=0.04", "grpo.beta=0.1", "grpo.beta=0.2"]):
+        job = _job(root, num, [overrides], [1.0, 1.0, 1.0, 1.0], "completed")
+        if num == 2:
+            continue  # eval.at_end=false: no rows, nothing to test
+        _eval_dir(job, "base", base)
+        _eval_dir(job, "trained", better if num == 0 else base, judge="other-judge" if num == 3 else "heuristic-v1")
+    result = summarize(root)
+    rows = result["rows"]
+    assert result["baseline"] == "0"
+    # Job 0 learned (+0.1 on all 24 scenarios); job 1 did not move.
+    assert rows[0]["lift_combined"] == pytest.approx(0.1) and rows[0]["lift_n"] == 24
+    assert rows[0]["lift_combined_p"] < 0.01 and rows[0]["lift_combined_ci_low"] > 0
+    assert rows[0]["lift_verdict"].endswith("n=24, significant (p=<0.0001)")
+    assert rows[1]["lift_combined"] == 0.0 and rows[1]["lift_verdict"].endswith("not significant (p=1.00)")
+    assert rows[1]["lift_dharma_p"] == 1.0
+    # Against the baseline job's trained model, job 1 is significantly worse.
+    assert rows[0]["vs_baseline_verdict"] == "baseline"
+    assert rows[1]["vs_baseline_combined"] == pytest.approx(-0.1) and rows[1]["vs_baseline_combined_p"] < 0.01
+    assert (root / rows[1]["vs_baseline_report"]).is_file()
+    assert "## Is the change more than noise? job 1 against job 0" in (root / rows[1]["vs_baseline_report"]).read_text()
+    assert "lift_verdict" not in rows[2] and "vs_baseline_verdict" not in rows[2]
+    assert rows[3]["vs_baseline_verdict"].startswith("not tested: runs are not comparable")
+    assert rows[3]["lift_verdict"].startswith("not tested: runs are not comparable")
+    md = (root / "summary.md").read_text()
+    assert "## Is each job's change more than noise?" in md
+    assert "| 1 | grpo.beta=0.04 | +0.000, 95% CI [+0.000, +0.000], n=24, not significant (p=1.00) | -0.100, " in md
+    assert "| 2 | grpo.beta=0.1 | not tested (no evaluation rows) | not tested (no evaluation rows) |" in md
+    with open(result["csv"], newline="") as fh:
+        header = next(csv.reader(fh))
+    assert {"lift_combined", "lift_combined_ci_low", "lift_combined_p", "vs_baseline_ahimsa_p"} <= set(header)
+    # Another baseline, chosen by name; an unknown one is refused naming the jobs.
+    assert summarize(root, baseline="1")["rows"][0]["vs_baseline_combined"] == pytest.approx(0.1)
+    from argen.errors import ArgenError
+
+    with pytest.raises(ArgenError, match=r"baseline job '7' is not a job of .* \(jobs: 0, 1, 2, 3\)"):
+        summarize(root, baseline="7")
+
+
+def test_summary_without_evaluation_rows_says_nothing_is_tested(sweep_dir):
+    text = (summarize(sweep_dir)["markdown"]).read_text()
+    assert "nothing here is tested" in text
+    header = next(line for line in text.splitlines() if line.startswith("| job |"))
+    assert "eval_delta" not in header  # an untested delta stays in the CSV only
+
+
 def test_summary_plot_is_reward_against_beta_with_one_line_per_preset(sweep_dir):
     result = summarize(sweep_dir)
     assert result["plot"].is_file() and result["plot"].stat().st_size > 5_000

@@ -7,18 +7,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import pytest
 
 from argen.config import to_plain, validate_train_config
 from argen.errors import ConfigError
-from argen.reporting.metrics import append_jsonl, read_jsonl
+from argen.reporting.metrics import append_jsonl, periodic_steps, read_jsonl
 from argen.scoring.build import build_rubric
 from argen.scoring.pipeline import Scorer
 from argen.scoring.verdict import JudgeRequest
 from argen.training.adaptive_weights import AdaptiveWeights, renormalise
 from argen.training.beta_schedule import BetaSchedule
 from argen.training.completions_log import CompletionRecorder, completion_rows
+from argen.training.console import format_line
 from argen.training.resources import ResourceMeter, summarise_resources
 from tests.conftest import compose, run_cli
 from tests.rule_judge import RuleJudge
@@ -41,8 +43,11 @@ def watched_run(tmp_path_factory):
         "reward.adaptive=true",
         "grpo.beta_schedule.kind=cosine", "grpo.beta_schedule.start=0.1", "grpo.beta_schedule.end=0.0",
         "completions.every_n_steps=2", "completions.sample=3",
+        "eval.at_end=true",
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir.parent / "stdout.txt").write_text(result.stdout)
+    (run_dir.parent / "stderr.txt").write_text(result.stderr)
     rows = read_jsonl(run_dir / "metrics.jsonl")
     train_rows = [r for r in rows if "reward" in r]
     assert [r["step"] for r in train_rows] == list(range(1, MAX_STEPS + 1))
@@ -70,6 +75,66 @@ def test_periodic_eval_logs_eval_metrics_at_start_every_n_and_last_step(watched_
     assert summary["periodic_eval"]["evaluations"] == 3
     assert summary["periodic_eval"]["last"]["step"] == 3
     assert (run_dir / "reward_curve.png").stat().st_size > 5_000
+
+
+def test_periodic_eval_generates_exactly_as_the_final_evaluation(watched_run):
+    """One generation function: step 0 answers as the base model's final evaluation does, and the
+    last step as the trained model's (same prompts, sampling, seeds and token limit)."""
+    run_dir, _, _ = watched_run
+    periodic = periodic_steps(run_dir / "periodic_eval.jsonl")
+    assert list(periodic) == [0, 2, 3]
+    for step, label in ((0, "base"), (MAX_STEPS, "trained")):
+        final = {r["id"]: r for r in read_jsonl(run_dir / "eval" / label / "responses.jsonl")}
+        assert [r["id"] for r in periodic[step]] == list(final)
+        for row in periodic[step]:
+            other = final[row["id"]]
+            assert (row["response"], row["new_tokens"], row["truncated"]) == (
+                other["response"], other["new_tokens"], other["truncated"]), (step, row["id"])
+            assert row["combined"] == pytest.approx(other["combined"])
+
+
+def test_run_summary_reports_the_learning_trend_with_its_paired_test(watched_run):
+    run_dir, _, _ = watched_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    trend = summary["periodic_eval"]["trend"]
+    assert (trend["first_step"], trend["last_step"]) == (0, MAX_STEPS)
+    assert sorted(int(k) for k in trend["curve"]) == [0, 2, 3]
+    combined = trend["stats"]["overall"]["combined"]
+    assert combined["n"] == 4 and combined["verdict"].startswith(("significant (p=", "not significant (p="))
+    last_line = (run_dir.parent / "stdout.txt").read_text().strip().splitlines()[-1]
+    assert re.search(r"periodic eval combined \d\.\d{3} at step 0 -> \d\.\d{3} at step 3 \([+-]\d\.\d{3}, "
+                     r"95% CI (\[[^]]+\]|n/a), n=4, (not )?significant \(p=[^)]+\)\)", last_line), last_line
+    assert re.search(r"eval combined \d\.\d{3} -> \d\.\d{3} \([+-]\d\.\d{3}, 95% CI", last_line), last_line
+    # The curve beside the smoothed training reward: a figure of two panels.
+    png = (run_dir / "reward_curve.png").read_bytes()
+    assert int.from_bytes(png[16:20], "big") > 1200
+
+
+def test_console_prints_one_compact_line_per_logged_step(watched_run):
+    run_dir, rows, _ = watched_run
+    out = (run_dir.parent / "stdout.txt").read_text()
+    err = (run_dir.parent / "stderr.txt").read_text()
+    lines = [line for line in out.splitlines() if line.startswith("step ")]
+    # the baseline evaluation, one line per step, and the end of training
+    assert [line.split(" | ")[0] for line in lines] == ["step 0/3", "step 1/3", "step 2/3", "step 3/3", "step 3/3"]
+    assert re.fullmatch(r"step 0/3 \| eval \d\.\d{3}", lines[0])
+    for line in lines[1:4]:
+        assert re.fullmatch(r"step \d/3 \| reward \d\.\d{3} \| ahimsa \d\.\d{3} dharma \d\.\d{3} helpfulness \d\.\d{3}"
+                            r"( \| eval \d\.\d{3})? \| \d+\.\d s/step \| ETA \S+", line), line
+    assert " | eval " in lines[2] and " | eval " not in lines[1]
+    assert re.fullmatch(r"step 3/3 \| done in \S+", lines[4])
+    # transformers' dict goes nowhere near the console; the full rows are in metrics.jsonl
+    assert "'rewards/" not in out + err and "{'loss'" not in out + err
+    assert len([r for r in rows if "reward" in r][0]) > 20
+
+
+def test_console_line_format():
+    logs = {"reward": 0.71234, "rewards/ahimsa/mean": 0.65, "rewards/dharma/mean": 0.9, "loss": 0.01, "kl": 0.002}
+    assert format_line(logs, 7, 28, 21.4) == (
+        "step 7/28 | reward 0.712 | ahimsa 0.650 dharma 0.900 | 21.4 s/step | ETA 7m29s")
+    assert format_line({"eval/combined": 0.5}, 0, 28, None) == "step 0/28 | eval 0.500"
+    assert format_line({"train_runtime": 3725.0, "train_loss": 0.1}, 28, 28, 10.0) == "step 28/28 | done in 1h02m"
+    assert format_line({"learning_rate": 1e-5}, 3, 28, 1.0) is None
 
 
 def test_beta_schedule_sets_trainer_beta_each_step(watched_run):

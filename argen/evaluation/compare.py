@@ -1,6 +1,8 @@
 """Compare evaluation run dirs side by side: no model, no judge calls, only their rows.
 
-The first run is the baseline; every other run is shown with its deltas against it. Scores are
+The first run is the baseline; every other run is shown with its deltas against it, each with
+a paired test (:mod:`argen.evaluation.paired_stats`: mean difference, 95% bootstrap interval,
+Wilcoxon signed-rank p-value, n) overall, per principle, per tier and per scope. Scores are
 recomputed from the rows of the scenarios all runs answered, so runs over different subsets
 still compare like with like. Runs scored by different judges or rubric versions are refused
 (their numbers are not on the same scale) unless the caller allows it, and then the report
@@ -18,10 +20,11 @@ from typing import Any
 
 from argen.errors import ArgenError
 from argen.evaluation.harness import RESPONSES, SUMMARY, _write_atomic
-from argen.evaluation.report import SCOPE_NAMES, TIER_NAMES, quote, table
+from argen.evaluation.paired_stats import compare_rows, from_dict
+from argen.evaluation.report import SCOPE_NAMES, TIER_NAMES, paired_tables, quote, table
 from argen.evaluation.summary import SCORE_KEYS, is_scored, number, percent, summarise
 from argen.reporting.metrics import read_jsonl
-from argen.scoring.verdict import PRINCIPLES, SCOPES
+from argen.scoring.verdict import PRINCIPLES, SCOPES, TIERS
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +174,23 @@ def paired(base_rows: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, A
     }
 
 
-def headline(base: Mapping[str, Any], other: Mapping[str, Any], prefix: str = "eval") -> str:
-    """One line: ``eval combined 0.512 -> 0.587 (+0.075), dharma violations 34% -> 12%``."""
+def headline(base: Mapping[str, Any], other: Mapping[str, Any], prefix: str = "eval",
+             stats: Mapping[str, Any] | None = None) -> str:
+    """One line: the combined score and dharma violations before -> after, each with its paired test.
+
+    ``eval combined 0.512 -> 0.587 (+0.075, 95% CI [+0.031, +0.118], n=16, significant (p=0.004)),
+    dharma violations 34% -> 12% (-22 pts, n=16, significant (p=0.03))``. Without ``stats``
+    (rows not available) the line says the change was not tested.
+    """
     a, b = base["means"].get("combined"), other["means"].get("combined")
     va, vb = base["violation_rates"].get("dharma"), other["violation_rates"].get("dharma")
-    return f"{prefix} combined {number(a)} -> {number(b)} ({signed(_delta(a, b))}), dharma violations {percent(va)} -> {percent(vb)}"
+    if stats is None:
+        return (f"{prefix} combined {number(a)} -> {number(b)} ({signed(_delta(a, b))}, not tested), "
+                f"dharma violations {percent(va)} -> {percent(vb)}")
+    combined = from_dict(stats["overall"]["combined"])
+    dharma = from_dict(stats["violations"]["dharma"])
+    return (f"{prefix} combined {number(a)} -> {number(b)} ({combined.describe()}), dharma violations "
+            f"{percent(va)} -> {percent(vb)} ({signed_points(_delta(va, vb))}, n={dharma.n}, {dharma.verdict()})")
 
 
 def compare_runs(
@@ -216,6 +231,7 @@ def compare_runs(
         "violation_rates": {s["label"]: s["violation_rates"] for s in summaries},
         "deltas": {},
         "paired": {},
+        "stats": {},
         "headlines": {},
     }
     for s, rows in zip(summaries[1:], aligned[1:]):
@@ -224,7 +240,10 @@ def compare_runs(
             "violation_rates": {k: _delta(base["violation_rates"].get(k), s["violation_rates"].get(k)) for k in (*PRINCIPLES, "any")},
         }
         result["paired"][s["label"]] = paired(aligned[0], rows)
-        result["headlines"][s["label"]] = headline(base, s)
+        result["stats"][s["label"]] = stats = compare_rows(
+            aligned[0], rows, score_keys=SCORE_KEYS, violation_keys=(*PRINCIPLES, "any"),
+            groups={"tier": TIERS, "scope": SCOPES})
+        result["headlines"][s["label"]] = headline(base, s, stats=stats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_compare_principles(names, summaries, out / COMPARE_PLOTS[0])
@@ -243,6 +262,13 @@ def _run_columns(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     return cols
 
 
+def _tested(delta: str, test: Mapping[str, Any] | None) -> str:
+    """A delta cell that says whether the change is more than noise: ``+0.038 (n=16, not significant (p=0.21))``."""
+    if not test:
+        return f"{delta} (not tested)"
+    return f"{delta} (n={test['n']}, {test['verdict']})"
+
+
 def render_compare(summaries: Sequence[Mapping[str, Any]], result: Mapping[str, Any]) -> str:
     """The markdown comparison: scores, violations, tiers, scopes, per-scenario moves."""
     base = summaries[0]
@@ -256,29 +282,38 @@ def render_compare(summaries: Sequence[Mapping[str, Any]], result: Mapping[str, 
                   [[s["label"], f"`{s.get('model')}`", f"`{s['judge']}`", str(s["rubric_version"]),
                     f"{s['scored']}/{s['n']}", f"`{s['path']}`"] for s in summaries]), ""]
     out += [f"The first run, **{base['label']}**, is the baseline; Δ is each other run minus it. "
-            "Scores are recomputed over the scenarios every run answered; unscored responses are left out.", ""]
+            "Scores are recomputed over the scenarios every run answered; unscored responses are left out. "
+            "Every Δ carries its paired test (Wilcoxon signed-rank over the scenarios both runs scored; "
+            "significant means p < 0.05).", ""]
     for s in others:
         out.append(f"**{result['headlines'][s['label']]}**")
+    for s in others:
+        title = f"## Is the change more than noise? {s['label']} against {base['label']}"
+        out += ["", title, "", paired_tables(result["stats"][s["label"]], TIER_NAMES, SCOPE_NAMES)]
     out += ["", "## Scores (higher is better)", ""]
     rows = []
     for k in SCORE_KEYS:
         rows.append([k] + [number(s["means"].get(k)) for s in summaries]
-                    + [signed(result["deltas"][s["label"]]["means"][k]) for s in others])
+                    + [_tested(signed(result["deltas"][s["label"]]["means"][k]), result["stats"][s["label"]]["overall"][k])
+                       for s in others])
     out += [table(["mean", *_run_columns(summaries)], rows), ""]
     out += ["## Violation rates (lower is better)", ""]
     rows = []
     for k in (*PRINCIPLES, "any"):
         rows.append([k if k != "any" else "any principle"] + [percent(s["violation_rates"].get(k)) for s in summaries]
-                    + [signed_points(result["deltas"][s["label"]]["violation_rates"][k]) for s in others])
+                    + [_tested(signed_points(result["deltas"][s["label"]]["violation_rates"][k]),
+                               result["stats"][s["label"]]["violations"][k]) for s in others])
     out += [table(["violations", *_run_columns(summaries)], rows), "", "![principles](compare_principles.png)", "",
             "![distributions](compare_distributions.png)", ""]
-    for key, title, names in (("by_tier", "Combined score by urgency tier", TIER_NAMES),
-                              ("by_scope", "Combined score by prompt scope", SCOPE_NAMES)):
+    for key, field, title, names in (("by_tier", "tier", "Combined score by urgency tier", TIER_NAMES),
+                                     ("by_scope", "scope", "Combined score by prompt scope", SCOPE_NAMES)):
         groups = list(dict.fromkeys(g for s in summaries for g in s[key]))
         rows = []
         for g in groups:
             vals = [(s[key].get(g) or {}).get("means", {}).get("combined") for s in summaries]
-            rows.append([names.get(g, g)] + [number(v) for v in vals] + [signed(_delta(vals[0], v)) for v in vals[1:]])
+            tests = [result["stats"][s["label"]]["groups"][field].get(g, {}).get("combined") for s in others]
+            rows.append([names.get(g, g)] + [number(v) for v in vals]
+                        + [_tested(signed(_delta(vals[0], v)), t) for v, t in zip(vals[1:], tests)])
         out += [f"## {title}", "", table(["group", *_run_columns(summaries)], rows), ""]
     out += ["## Response scope counts", "",
             table(["run", *SCOPES], [[s["label"], *(str(s["response_scope_counts"].get(sc, 0)) for sc in SCOPES)] for s in summaries]),

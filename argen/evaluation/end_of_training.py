@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from argen.data.scenarios import Scenario
-from argen.evaluation.compare import COMPARE_MD, COMPARE_PLOTS, compare_runs, headline
-from argen.evaluation.generation import GenerationSettings
+from argen.evaluation.compare import COMPARE_MD, COMPARE_PLOTS, compare_runs
+from argen.evaluation.generation import settings_from_config
 from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
 from argen.evaluation.summary import SCORE_KEYS
 from argen.reporting.metrics import read_jsonl
@@ -80,13 +80,7 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
     ev = cfg.eval
     eval_data = {"path": ev.get("path"), "limit": ev.get("limit")}
     scenarios = list(eval_scenarios) if eval_scenarios is not None else load_configured_scenarios(eval_data, "eval")
-    settings = GenerationSettings(
-        temperature=float(ev.get("temperature", 0.2)),
-        max_new_tokens=int(ev.get("max_new_tokens", 96)),
-        batch_size=int(ev.get("batch_size", 8)),
-        seed=int(cfg.get("seed", 42)),
-        system_prompt=cfg.data.get("system_prompt"),
-    )
+    settings = settings_from_config(cfg)  # the same settings as the periodic evaluation
     scorer = evaluation_scorer(cfg, scorer)
     data_path = scenario_path(eval_data, "eval")
     dtype = str(cfg.model.get("dtype", "float32"))
@@ -109,7 +103,9 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
         "violation_rate_delta": {k: comparison["deltas"]["trained"]["violation_rates"][k] for k in rate_keys},
         "unscored": {"base": base["unscored"], "trained": trained["unscored"]},
         "paired": {k: comparison["paired"]["trained"][k] for k in ("pairs", "better", "worse", "unchanged")},
-        "headline": headline(base, trained),
+        # Paired tests (mean difference, 95% CI, Wilcoxon p, n) overall, per principle, tier and scope.
+        "stats": comparison["stats"]["trained"],
+        "headline": comparison["headlines"]["trained"],
         "warnings": comparison["warnings"],
     }
     if cfg.logging.get("backend") == "wandb":

@@ -3,6 +3,9 @@
 Prompts are built exactly as in training (:func:`argen.data.dataset.chat_prompt` with the
 configured system prompt, then the tokenizer's chat template), left-padded so that a batch of
 prompts of different lengths can be generated together, and decoded without the prompt.
+:func:`generate_batch` is the one generation function: evaluation of a saved model
+(:class:`ResponseGenerator`) and the periodic evaluation of the policy during training both
+call it with the same :class:`GenerationSettings` (:func:`settings_from_config`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,20 @@ class GenerationSettings:
             "seed": self.seed,
             "system_prompt": self.system_prompt,
         }
+
+
+def settings_from_config(cfg) -> GenerationSettings:
+    """The evaluation's generation settings from a training config (``eval.*``, ``seed``,
+    ``data.system_prompt``): the periodic and the end-of-training evaluation use exactly these."""
+    ev = cfg.get("eval") or {}
+    data = cfg.get("data") or {}
+    return GenerationSettings(
+        temperature=float(ev.get("temperature", 0.2)),
+        max_new_tokens=int(ev.get("max_new_tokens", 96)),
+        batch_size=int(ev.get("batch_size", 8)),
+        seed=int(cfg.get("seed", 42) or 0),
+        system_prompt=data.get("system_prompt"),
+    )
 
 
 @dataclass(frozen=True)
@@ -85,39 +102,11 @@ class ResponseGenerator:
 
     def prompt_text(self, system_prompt: str | None, user_prompt: str) -> str:
         """The exact text the model is conditioned on for one scenario."""
-        return self.tokenizer.apply_chat_template(
-            chat_prompt(system_prompt, user_prompt), add_generation_prompt=True, tokenize=False
-        )
+        return prompt_text(self.tokenizer, system_prompt, user_prompt)
 
     def generate(self, prompts: Sequence[str], settings: GenerationSettings, batch_key: str = "") -> list[Generation]:
-        """Answer one batch of user prompts. Sampling is seeded per batch from ``settings.seed``
-        and ``batch_key``, so a resumed evaluation draws the same way for the same batch."""
-        import torch
-
-        texts = [self.prompt_text(settings.system_prompt, p) for p in prompts]
-        # The chat template already starts with the special tokens it needs.
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if settings.temperature > 0:
-            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=1.0, top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        torch.manual_seed(settings.seed + zlib.crc32(batch_key.encode("utf-8")))
-        with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
-        eos_ids = _eos_ids(self.model, self.tokenizer)
-        results = []
-        for row in new.tolist():
-            # Count tokens up to and including the first end-of-sequence token (the rest is padding).
-            n = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
-            ended = bool(row) and row[n - 1] in eos_ids
-            text = self.tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-            results.append(Generation(text=text, new_tokens=n, truncated=not ended))
-        return results
+        """Answer one batch of user prompts with :func:`generate_batch`."""
+        return generate_batch(self.model, self.tokenizer, prompts, settings, batch_key=batch_key)
 
     def close(self) -> None:
         """Free the model's memory (the trained model is loaded right after the base model)."""
@@ -127,6 +116,56 @@ class ResponseGenerator:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def prompt_text(tokenizer, system_prompt: str | None, user_prompt: str) -> str:
+    """The exact text a model is conditioned on for one scenario (as in training)."""
+    return tokenizer.apply_chat_template(chat_prompt(system_prompt, user_prompt), add_generation_prompt=True, tokenize=False)
+
+
+def generate_batch(model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, *,
+                   batch_key: str = "", synced_gpus: bool = False) -> list[Generation]:
+    """Answer one batch of user prompts: the one generation function of every evaluation.
+
+    The end-of-training evaluation, ``argen.evaluate`` and the periodic evaluation during
+    training all generate here, so their numbers are comparable: the same prompt text, left
+    padding, sampling (``temperature``; top-p 1 and top-k off, whatever the model's own
+    generation config says; 0 = greedy), token limit and seeding. Sampling is seeded from
+    ``settings.seed`` and ``batch_key`` (the batch's first scenario id), so a resumed
+    evaluation, and the same scenarios at a later training step, draw the same random numbers.
+    Callers that must not disturb a global random stream fork it around this call.
+    ``synced_gpus``: every process keeps stepping until all are done (parameters sharded by
+    FSDP or ZeRO-3 make each forward pass a collective).
+    """
+    import torch
+
+    texts = [prompt_text(tokenizer, settings.system_prompt, p) for p in prompts]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    # Left padding: every prompt ends where generation starts, so a batch decodes correctly.
+    # The chat template already starts with the special tokens it needs.
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    enc = {k: v.to(device) for k, v in enc.items()}
+    kwargs: dict[str, Any] = {"max_new_tokens": int(settings.max_new_tokens), "pad_token_id": pad_id}
+    if settings.temperature > 0:
+        kwargs.update(do_sample=True, temperature=float(settings.temperature), top_p=1.0, top_k=0)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if synced_gpus:
+        kwargs["synced_gpus"] = True
+    torch.manual_seed(settings.seed + zlib.crc32(batch_key.encode("utf-8")))
+    with torch.inference_mode():
+        out = model.generate(**enc, **kwargs)
+    new = out[:, enc["input_ids"].shape[1]:]
+    eos_ids = _eos_ids(model, tokenizer)
+    results = []
+    for row in new.tolist():
+        # Count tokens up to and including the first end-of-sequence token (the rest is padding).
+        n = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
+        ended = bool(row) and row[n - 1] in eos_ids
+        text = tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+        results.append(Generation(text=text, new_tokens=n, truncated=not ended))
+    return results
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

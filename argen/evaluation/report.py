@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from argen.evaluation.paired_stats import format_p
 from argen.evaluation.summary import SCORE_KEYS, number, percent
 from argen.scoring.verdict import PRINCIPLES, SCOPES
 
@@ -34,6 +35,36 @@ def group_table(groups: Mapping[str, Mapping[str, Any]], names: Mapping[str, str
             + [percent(block["violation_rates"].get(p)) for p in PRINCIPLES]
         )
     return table(["group", "scored", *SCORE_KEYS, *(f"{p} viol." for p in PRINCIPLES)], rows)
+
+
+def paired_tables(stats: Mapping[str, Any], tier_names: Mapping[str, str], scope_names: Mapping[str, str]) -> str:
+    """Markdown for :func:`argen.evaluation.paired_stats.compare_rows`: each score and violation
+    rate overall, then each score per tier and per scope, with n, mean difference, 95% CI, p."""
+    header = ["", "n", "before", "after", "mean Δ", "95% CI", "p", "verdict"]
+
+    def row(name: str, r: Mapping[str, Any], as_rate: bool = False) -> list[str]:
+        show = percent if as_rate else number
+        ci = "n/a" if r.get("ci_low") is None else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        p = r.get("p_value")
+        return [name, str(r["n"]), show(r.get("mean_before")), show(r.get("mean_after")),
+                "n/a" if r.get("mean_diff") is None else f"{r['mean_diff']:+.3f}", ci,
+                "n/a" if p is None else format_p(p), "**significant**" if r.get("significant") else r["verdict"].split(" (")[0]]
+
+    rows = [row(k, r) for k, r in stats["overall"].items()]
+    rows += [row(f"{k if k != 'any' else 'any principle'} violated", r, as_rate=True) for k, r in stats["violations"].items()]
+    out = [f"Paired over the {stats['n_pairs']} scenarios both runs answered (after minus before; "
+           "violations as 0/1 per scenario, the mean Δ is the change in the rate). Wilcoxon signed-rank, "
+           "two-sided; 95% bootstrap interval of the mean difference. Group rows are smaller samples and "
+           "are not corrected for multiple comparisons."
+           + (" With fewer than 6 pairs no change can reach p < 0.05 under this test (its smallest "
+              f"two-sided p with {stats['n_pairs']} pairs is {2 / 2 ** max(stats['n_pairs'], 1):.3g})."
+              if stats["n_pairs"] < 6 else ""), "", table(header, rows)]
+    for field, names in (("tier", tier_names), ("scope", scope_names)):
+        groups = (stats.get("groups") or {}).get(field) or {}
+        rows = [row(f"{names.get(g, g)}: {k}", r) for g, by_key in groups.items() for k, r in by_key.items()]
+        if rows:
+            out += ["", f"By {field}:", "", table(["group: score", *header[1:]], rows)]
+    return "\n".join(out)
 
 
 def render_report(summary: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from argen.data.jsonl import append_record as append_jsonl
 from argen.data.jsonl import drop_torn_tail
 from argen.data.jsonl import read_records as read_jsonl
 
-__all__ = ["append_jsonl", "drop_torn_tail", "quarter_means", "read_jsonl", "series"]
+__all__ = ["append_jsonl", "drop_torn_tail", "periodic_steps", "quarter_means", "read_jsonl", "series"]
 
 
 def series(rows: Iterable[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -35,3 +35,13 @@ def quarter_means(values: list[float]) -> tuple[float, float] | None:
         return None
     q = max(1, len(values) // 4)
     return sum(values[:q]) / q, sum(values[-q:]) / q
+
+
+def periodic_steps(path: str | Path) -> dict[int, list[dict[str, Any]]]:
+    """``periodic_eval.jsonl`` rows by evaluated step, in step order; a step evaluated twice (a
+    resumed run) keeps its latest answer per scenario."""
+    by_step: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in read_jsonl(path):
+        if isinstance(row.get("step"), int) and row.get("id") is not None:
+            by_step.setdefault(row["step"], {})[str(row["id"])] = row
+    return {step: list(rows.values()) for step, rows in sorted(by_step.items())}

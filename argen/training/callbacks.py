@@ -268,7 +268,8 @@ class PeriodicEvalCallback(TrainerAwareCallback):
             for row in records:
                 append_jsonl(self.records_path, row)
         shown = metrics.get("eval/combined")
-        log.info("periodic evaluation at step %d: eval/combined %s", state.global_step, f"{shown:.3f}" if shown is not None else "n/a")
+        # debug: the console line of the step shows it (argen.training.console)
+        log.debug("periodic evaluation at step %d: eval/combined %s", state.global_step, f"{shown:.3f}" if shown is not None else "n/a")
         return metrics
 
 
@@ -338,7 +339,11 @@ def _generation_model(trainer: Any, fallback: Any):
 
 
 def bind_trainer(trainer: Any) -> None:
-    """Hand the trainer to the callbacks that need it (call once, right after building the trainer)."""
+    """Hand the trainer to the callbacks that need it (call once, right after building the trainer),
+    and put the compact console line in place of transformers' printed dict."""
+    from argen.training.console import use_compact_console
+
+    use_compact_console(trainer)
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, TrainerAwareCallback):
             callback.bind(trainer)
@@ -382,14 +387,14 @@ def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]
             raise ValueError("eval.every_n_steps needs scorer, tokenizer and eval_scenarios in the callback context")
         from argen.training.periodic_eval import PeriodicEvaluator
 
+        from argen.evaluation.generation import settings_from_config
+
         limit = ev.get("periodic_limit") or ev.get("limit")
+        gen = settings_from_config(cfg)  # exactly the end-of-training evaluation's settings
         evaluator = PeriodicEvaluator(
             scorer, tokenizer, list(scenarios)[: int(limit)] if limit else list(scenarios),
-            system_prompt=cfg.data.get("system_prompt") if cfg.get("data") else None,
-            max_new_tokens=int(ev.get("max_new_tokens", 96)),
-            temperature=float(ev.get("temperature", 0.2)),
-            batch_size=int(ev.get("batch_size", 8)),
-            seed=seed,
+            system_prompt=gen.system_prompt, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
+            batch_size=gen.batch_size, seed=gen.seed,
         )
         periodic = PeriodicEvalCallback(evaluator, every, metrics, run_dir / "periodic_eval.jsonl", recorder)
 
@@ -435,6 +440,9 @@ def watching_summary(metrics_path: Path) -> dict[str, Any]:
             "first": {"step": evals[0]["step"], **{k: evals[0].get(k) for k in keys}},
             "last": {"step": evals[-1]["step"], **{k: evals[-1].get(k) for k in keys}},
         }
+        from argen.training.learning_trend import periodic_trend
+
+        out["periodic_eval"]["trend"] = periodic_trend(metrics_path.parent / "periodic_eval.jsonl")
     weighted = [r for r in rows if any(k.startswith("reward_weight/") for k in r)]
     if weighted:
         out["reward_weights"] = {k.split("/", 1)[1]: v for k, v in weighted[-1].items() if k.startswith("reward_weight/")}

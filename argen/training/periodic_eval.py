@@ -1,8 +1,10 @@
 """Periodic evaluation during training: the current policy on a fixed subset of evaluation scenarios.
 
 Every ``eval.every_n_steps`` optimizer steps (and once before the first step), the policy
-answers the first ``eval.periodic_limit`` evaluation scenarios (default: ``eval.limit``) with
-low-temperature sampling (``eval.temperature``; 0 = greedy) and ``eval.max_new_tokens`` new tokens, and the
+answers the first ``eval.periodic_limit`` evaluation scenarios (default: ``eval.limit``) through the
+end-of-training evaluation's own generation function and settings
+(:func:`argen.evaluation.generation.generate_batch`: ``eval.temperature``, ``eval.max_new_tokens``,
+per-batch seeds), so step 0 scores exactly what the base model's final evaluation scores; the
 answers go through the training scorer, i.e. the same judge, policies and rubric as the rewards.
 The means are logged as ``eval/<principle>`` and ``eval/combined`` (ArGen's evaluation formula),
 plus ``eval/violation_rate`` (share of answers violating any principle), ``eval/unscored_frac``
@@ -25,8 +27,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from argen.data.dataset import chat_prompt
 from argen.data.scenarios import Scenario
+from argen.evaluation.generation import Generation, GenerationSettings, generate_batch
 from argen.errors import ConfigError, JudgeError
 from argen.scoring.pipeline import Scorer
 from argen.scoring.verdict import PRINCIPLES, JudgeRequest
@@ -41,41 +43,23 @@ def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
         raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
     limit = ev.get("limit")
     if value is not None and isinstance(limit, int) and value > limit:
-        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation")
+        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
+                          f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
 
 
-def generate_responses(
-    model: Any,
-    tokenizer: Any,
-    conversations: Sequence[list[dict[str, str]]],
-    *,
-    max_new_tokens: int,
-    temperature: float,
-    batch_size: int,
-    synced_gpus: bool = False,
-) -> list[str]:
-    """Answer each conversation with ``model`` (left-padded batches); returns the decoded answers.
+def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario], settings: GenerationSettings, *,
+                       synced_gpus: bool = False) -> list[Generation]:
+    """Answer each scenario with ``model`` through the evaluation's own generation function
+    (:func:`argen.evaluation.generation.generate_batch`): same prompts, sampling, token limit and
+    per-batch seeds as the end-of-training evaluation, batch by batch.
 
     ``synced_gpus``: keep stepping until every process is done (sharded parameters, see above).
     """
-    import torch
-
-    texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sampling: dict[str, Any] = {"do_sample": False}
-    if temperature > 0:
-        sampling = {"do_sample": True, "temperature": float(temperature)}
-    if synced_gpus:
-        sampling["synced_gpus"] = True
-    answers: list[str] = []
-    device = next(model.parameters()).device
-    for i in range(0, len(texts), batch_size):
-        # The chat template already holds the special tokens the model expects.
-        enc = tokenizer(texts[i : i + batch_size], return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
-        enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=int(max_new_tokens), pad_token_id=pad_id, **sampling)
-        answers.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
+    answers: list[Generation] = []
+    for i in range(0, len(scenarios), settings.batch_size):
+        batch = scenarios[i : i + settings.batch_size]
+        answers.extend(generate_batch(model, tokenizer, [s.prompt for s in batch], settings, batch_key=batch[0].id,
+                                      synced_gpus=synced_gpus))
     return answers
 
 
@@ -111,11 +95,8 @@ class PeriodicEvaluator:
         self.scorer = scorer
         self.tokenizer = tokenizer
         self.scenarios = list(scenarios)
-        self.system_prompt = system_prompt
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.batch_size = batch_size
-        self.seed = seed
+        self.settings = GenerationSettings(temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                           seed=seed, system_prompt=system_prompt)
 
     def evaluate(
         self,
@@ -139,31 +120,24 @@ class PeriodicEvaluator:
         started = time.perf_counter()
         index, count = shard
         mine = self.scenarios[index::count]
-        prompts = [s.prompt for s in mine]
+        padded = list(mine)
         if lockstep and self.scenarios:
             # Every process generates the same number of batches; the filler answers are dropped.
             per_process = -(-len(self.scenarios) // count)
-            prompts += [self.scenarios[0].prompt] * (per_process - len(mine))
+            padded += [self.scenarios[0]] * (per_process - len(mine))
         was_training = model.training
         model.eval()
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
         try:
             # A forked RNG: evaluating must not shift the sampling of the training that follows.
+            # Seeds are per batch (as in the final evaluation), so every step draws the same way.
             with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(self.seed + step)
-                answers = generate_responses(
-                    model,
-                    self.tokenizer,
-                    [chat_prompt(self.system_prompt, p) for p in prompts],
-                    max_new_tokens=self.max_new_tokens,
-                    temperature=self.temperature,
-                    batch_size=self.batch_size,
-                    synced_gpus=lockstep and count > 1,
-                )[: len(mine)]
+                answers = generate_responses(model, self.tokenizer, padded, self.settings,
+                                             synced_gpus=lockstep and count > 1)[: len(mine)]
         finally:
             if was_training:
                 model.train()
-        requests = [JudgeRequest(prompt=s.prompt, response=a, tier=s.tier, scope=s.scope) for s, a in zip(mine, answers)]
+        requests = [JudgeRequest(prompt=s.prompt, response=a.text, tier=s.tier, scope=s.scope) for s, a in zip(mine, answers)]
         records: list[dict[str, Any]] = []
         if requests:
             try:
@@ -176,7 +150,8 @@ class PeriodicEvaluator:
                 log.warning("periodic evaluation at step %d could not be scored: %s", step, exc)
                 results = None
             for i, (scenario, req) in enumerate(zip(mine, requests)):
-                row = {"step": step, "id": scenario.id, "prompt": req.prompt, "tier": req.tier, "scope": req.scope, "response": req.response}
+                row = {"step": step, "id": scenario.id, "prompt": req.prompt, "tier": req.tier, "scope": req.scope, "response": req.response,
+                       "new_tokens": answers[i].new_tokens, "truncated": answers[i].truncated}
                 if results is not None:
                     row.update(results[i].to_record())
                 else:

@@ -240,6 +240,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     q = summary.get("quarters", {}).get("reward")
     if q:
         parts.append(f"reward first quarter {q['first']:.3f} -> last quarter {q['last']:.3f}")
+    trend = (summary.get("periodic_eval") or {}).get("trend") or {}
+    if trend.get("headline"):
+        parts.append(trend["headline"])  # learning during the run, with its paired test
     ev = summary.get("evaluation") or {}
     if ev.get("headline"):
         parts.append(ev["headline"])
