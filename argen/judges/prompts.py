@@ -162,12 +162,19 @@ def parse_fenced(user_message: str) -> dict[str, str]:
 
 
 def response_format(kind: str) -> dict[str, Any]:
-    """The ``response_format`` request field: ``json_schema`` (strict) or ``json_object``."""
+    """The ``response_format`` request field.
+
+    ``json_schema``: OpenAI's strict structured output (OpenAI, vLLM, Ollama >= 0.5, recent
+    llama-server). ``json_object_schema``: JSON mode with the schema beside it, the form llama.cpp's
+    servers use to constrain output to a schema. ``json_object``: any JSON object.
+    """
     if kind == "json_schema":
         return {
             "type": "json_schema",
             "json_schema": {"name": SCHEMA_NAME, "schema": judge_schema(), "strict": True},
         }
+    if kind == "json_object_schema":
+        return {"type": "json_object", "schema": judge_schema()}
     if kind == "json_object":
         return {"type": "json_object"}
     raise ValueError(f"unknown response format {kind!r}")
