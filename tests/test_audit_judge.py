@@ -105,9 +105,9 @@ def test_score_with_an_offline_judge_audited_by_a_server(tmp_path, monkeypatch):
     out = tmp_path / "out.jsonl"
     with ChatServer() as srv:
         srv.responder = displeased_by_training
-        overrides = ",".join(judge_overrides("", srv, tmp_path, "audit-server"))
+        overrides = [f"+audit_judge_overrides.{o}" for o in judge_overrides("", srv, tmp_path, "audit-server")]
         result = run_cli("argen.score", f"input={data}", f"output={out}", "judge=heuristic", "audit_judge=local",
-                         f"audit_judge_overrides=[{overrides}]", "progress=false", env=cli_env(), timeout=300)
+                         *overrides, "progress=false", env=cli_env(), timeout=300)
         calls = srv.chat_count
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -156,9 +156,9 @@ def test_end_of_training_reports_lift_under_both_judges(tmp_path):
 
     with ChatServer() as audit_srv:
         audit_srv.responder = displeased_by_training
-        overrides = ",".join(judge_overrides("", audit_srv, tmp_path, "audit-judge"))
+        overrides = [f"+eval.audit_judge_overrides.{o}" for o in judge_overrides("", audit_srv, tmp_path, "audit-judge")]
         cfg = compose("train", ["model=tiny", "judge=heuristic", "eval.max_new_tokens=6", "eval.batch_size=4",
-                                "eval.audit_judge=local", f"eval.audit_judge_overrides=[{overrides}]"])
+                                "eval.audit_judge=local", *overrides])
         tiny = resolve_model(cfg.model)
         result = evaluate_base_and_trained(cfg, tmp_path, tiny, tiny, build_scorer(cfg), SCENARIOS[:3])
         calls = audit_srv.chat_count

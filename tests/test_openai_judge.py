@@ -290,19 +290,22 @@ def test_a_server_without_response_format_gets_plain_requests(key_env, tmp_path)
 
 def test_concurrency_is_bounded_and_shared_between_processes(server, tmp_path, monkeypatch):
     server.latency_s = 0.05
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4"))
+    # A generous deadline: an attempt cut off on a loaded machine would leave its server thread running.
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
     scorer.score_blocking(requests_for(16, "a"))
     assert server.max_in_flight == 4
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # two training processes share the limit
     server.max_in_flight = 0
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4"))
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
     scorer.score_blocking(requests_for(16, "b"))
     assert server.max_in_flight == 2
 
 
 def test_requests_per_minute_is_enforced(server, tmp_path):
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.requests_per_minute=1200", "judge.max_concurrency=64"))
+    # A whole-attempt deadline: 30 connections opening at once on a loaded machine need more than 1 s.
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.requests_per_minute=1200", "judge.max_concurrency=64",
+                                    "judge.request_timeout_s=10"))
     started = time.monotonic()
     scorer.score_blocking(requests_for(30))
     # 1200/min = 20/s with a one-second bucket: 20 go at once, the other 10 take about 0.5 s.

@@ -56,28 +56,29 @@ def _load_option(option: str, key: str, seen: tuple[str, ...] = ()) -> DictConfi
     return OmegaConf.merge(node, raw) if not self_done else node  # type: ignore[return-value]
 
 
-def _override_list(value: Any, key: str) -> list[str]:
-    if value is None:
-        return []
+def _override_node(value: Any, key: str) -> DictConfig | None:
+    """Settings for the audit judge's node: a mapping (``+KEY.base_url=...`` on the command line)
+    or a list of ``key=value`` strings."""
+    if value is None or (hasattr(value, "__len__") and len(value) == 0):
+        return None
+    if isinstance(value, (DictConfig, Mapping)):
+        plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else dict(value)
+        return OmegaConf.create(plain)
     if isinstance(value, (ListConfig, list, tuple)):
         items = [str(v) for v in value]
-    elif isinstance(value, (DictConfig, Mapping)):
-        plain = OmegaConf.to_container(value) if isinstance(value, DictConfig) else dict(value)
-        items = [f"{k}={v}" for k, v in plain.items()]
-    else:
-        raise ConfigError(key, f"must be a list of key=value strings, e.g. [base_url=http://127.0.0.1:8080/v1], got {value!r}")
-    for item in items:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(key, f"entry {item!r} is not key=value")
-    return items
+        for item in items:
+            if "=" not in item or not item.split("=", 1)[0].strip():
+                raise ConfigError(key, f"entry {item!r} is not key=value")
+        return OmegaConf.from_dotlist(items)
+    raise ConfigError(key, f"must be a mapping (+{key}.base_url=...) or a list of key=value strings, got {value!r}")
 
 
 def audit_judge_node(cfg: Mapping[str, Any], option: str, overrides: Any = None, *, key: str = "audit_judge") -> dict[str, Any]:
     """The audit judge's config node: the option's file, then ``overrides``, resolved against ``cfg``'s rubric."""
     node = _load_option(str(option), key)
-    items = _override_list(overrides, f"{key}_overrides")
-    if items:
-        node = OmegaConf.merge(node, OmegaConf.from_dotlist(items))
+    extra = _override_node(overrides, f"{key}_overrides")
+    if extra is not None:
+        node = OmegaConf.merge(node, extra)
     rubric = cfg["rubric"]
     root = OmegaConf.create({"rubric": OmegaConf.to_container(rubric, resolve=True) if isinstance(rubric, DictConfig) else dict(rubric),
                              "judge": node})
@@ -197,7 +198,8 @@ def _paired_stats(deltas: Sequence[float]) -> dict[str, Any]:
     if n >= 2:
         from scipy import stats
 
-        sd = stats.tstd(deltas)
+        # Identical changes have no spread (and scipy warns about precision when asked for one).
+        sd = 0.0 if max(deltas) - min(deltas) < 1e-12 else float(stats.tstd(deltas))
         if math.isfinite(sd) and sd > 0:
             half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
             ci = [round(mean - half, 4), round(mean + half, 4)]

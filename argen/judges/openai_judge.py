@@ -36,10 +36,11 @@ from argen.judges.formats import (
     PROBE_MAX_TOKENS, PROBE_MESSAGES, FormatChoice, NoFormatAccepted, detect_format, mentions_format, request_field,
     weaker,
 )
+from argen.judges.judge_errors import describe_failure, key_rejected, unreachable
 from argen.judges.judge_stats import JudgeStats
 from argen.judges.openai_settings import build_settings
 from argen.judges.prompts import RUBRIC_PROMPT_VERSION, SYSTEM_PROMPT, build_messages
-from argen.judges.redaction import clean_error, display_url
+from argen.judges.redaction import display_url
 from argen.judges.replies import InvalidReply, decode_body, message_text, usage_of, verdict_from_text
 from argen.judges.transport import DeadlineExceeded, LoopState, new_loop_state, retry_policy, within_deadline
 from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
@@ -91,13 +92,15 @@ class OpenAIJudge(Judge):
         cached = cache.get_many(distinct) if cache is not None else {}
         results: list[Verdict | JudgeFailure | None] = [None] * n
         todo: dict[str, tuple[JudgeRequest, list[int]]] = {}
+        hits = 0
         for i, (key, req) in enumerate(zip(keys, requests)):
             hit = cached.get(key)
             if hit is not None:
                 results[i] = hit
-                self._stats.add("cache_hits")
+                hits += 1
             else:
                 todo.setdefault(key, (req, []))[1].append(i)
+        self._stats.add("cache_hits", hits)
         if todo:
             state = await self._loop_state()
             await self._ensure_format(state)
@@ -400,40 +403,13 @@ class OpenAIJudge(Judge):
 
     def _describe(self, exc: BaseException | None) -> str:
         """A one-line reason for a failed attempt: secrets redacted first, then cut to 400 characters."""
-        url = self.display_base_url
-        if exc is None:
-            text = "unknown error"
-        elif isinstance(exc, DeadlineExceeded):
-            text = f"no complete reply from {url} within judge.request_timeout_s={exc.seconds:g} (connect, headers and body)"
-        elif isinstance(exc, openai.APITimeoutError):
-            text = f"no reply from {url} within judge.request_timeout_s={self.request_timeout_s:g}"
-        elif isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            text = f"connection to {url} failed" + (f" ({type(cause).__name__}: {cause})" if cause else "")
-        elif isinstance(exc, openai.APIStatusError):
-            text = f"HTTP {exc.status_code} from {url}: {exc.message}"
-        elif isinstance(exc, InvalidReply):
-            text = str(exc)
-        else:
-            text = f"{type(exc).__name__}: {exc}"
-        return clean_error(text, self._secrets())
+        return describe_failure(exc, self.display_base_url, self.request_timeout_s, self._secrets())
 
     def _unreachable(self, exc: BaseException) -> str:
-        if isinstance(exc, (openai.APITimeoutError, DeadlineExceeded)):
-            reason = f"no answer within judge.preflight_timeout_s={self.preflight_timeout_s:g}"
-        else:
-            cause = exc.__cause__ or exc.__context__
-            reason = "cannot connect" + (f": {type(cause).__name__}" if cause else "")
-        return clean_error(
-            f"judge server {self.display_base_url} is unreachable ({reason}); start it or fix judge.base_url",
-            self._secrets(), limit=600,
-        )
+        return unreachable(exc, self.display_base_url, self.preflight_timeout_s, self._secrets())
 
     def _key_rejected(self, status: int) -> str:
-        return (
-            f"judge server {self.display_base_url} rejected the API key in ${self.api_key_env} (HTTP {status}); "
-            "check the key or judge.api_key_env"
-        )
+        return key_rejected(self.display_base_url, status, self.api_key_env)
 
 
 __all__ = ["InvalidReply", "NO_KEY_PLACEHOLDER", "OpenAIJudge"]
