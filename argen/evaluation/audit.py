@@ -347,7 +347,10 @@ def write_audit_comparison(run_dirs: Sequence[Path], out_dir: Path) -> list[str]
     if not all(any(isinstance(r.get(AUDIT_KEY), Mapping) for r in rs) for rs in rows):
         return []
     check_same_audit(*(next(r[AUDIT_KEY].get("judge") for r in rs if isinstance(r.get(AUDIT_KEY), Mapping)) for rs in rows))
-    lifts = {Path(d).name or str(d): audit_lift(rows[0], rs) for d, rs in zip(run_dirs[1:], rows[1:])}
+    names = [Path(d).name or str(d) for d in run_dirs[1:]]
+    if len(set(names)) < len(names):  # e.g. two runs' eval/trained: use the paths
+        names = [str(d) for d in run_dirs[1:]]
+    lifts = {name: audit_lift(rows[0], rs) for name, rs in zip(names, rows[1:])}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = "# Audit comparison\n\n" + "\n".join(f"Against `{run_dirs[0]}`: `{name}`\n\n" + render_lift(lift)

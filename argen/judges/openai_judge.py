@@ -176,7 +176,7 @@ class OpenAIJudge(Judge):
     # ------------------------------------------------------------------ start-up check
     async def _preflight(self, key: str) -> None:
         url = self.display_base_url
-        client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.preflight_timeout_s, max_retries=0)
+        client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.request_timeout_s, max_retries=0)
         deadline = self.preflight_timeout_s
         try:
             try:
@@ -195,6 +195,8 @@ class OpenAIJudge(Judge):
                 raise JudgeError(self._unreachable(exc)) from None
             except Exception:  # noqa: BLE001 - a model list of an odd shape proves the server is up
                 pass
+            # Probes are generations, as slow to start as any judge request on a busy local server.
+            deadline = self.request_timeout_s
             try:
                 if self._format is None:
                     self._format = await detect_format(lambda fmt: self._probe(client, fmt, deadline))
@@ -202,7 +204,12 @@ class OpenAIJudge(Judge):
                 else:
                     # A forced form: one tiny request in that form, to surface a refusal now.
                     await self._probe(client, self._format.response_format, deadline, max_tokens=1)
-            except (openai.APIConnectionError, DeadlineExceeded) as exc:
+            except DeadlineExceeded as exc:
+                raise JudgeError(
+                    f"judge server {url} answered no test request within judge.request_timeout_s={exc.seconds:g}; "
+                    "is it overloaded, or is the timeout too short for this model?"
+                ) from None
+            except openai.APIConnectionError as exc:
                 raise JudgeError(self._unreachable(exc)) from None
             except NoFormatAccepted as exc:
                 self._probe_failed(exc.last)
