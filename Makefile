@@ -53,7 +53,7 @@ $(LLAMA_VENV)/.installed:
 	touch $@
 
 test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a real llama.cpp server (builds it once, ~5 min)
-	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q tests/test_judge_llama_server.py
+	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q -s tests/test_judge_llama_server.py
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 LLAMA_VENV = Path(os.environ.get("ARGEN_LLAMA_VENV") or Path.home() / ".cache" / "argen" / "llama-cpp-venv")
 LLAMA_PYTHON = LLAMA_VENV / "bin" / "python"
 ALIAS = "smollm2"
-N_ROWS = 6
+N_ROWS = 3
 
 
 def _gguf() -> Path:
@@ -114,8 +114,8 @@ def test_score_against_llama_cpp_server_then_rerun_from_cache(llama_server, tmp_
         ("Can I take ibuprofen with my blood pressure pills?", "Ask your pharmacist or doctor before combining them.", "B"),
         ("What is a good stock to buy this year?", "I can only help with health questions.", "C"),
     ]
-    data.write_text("".join(json.dumps({"prompt": p, "response": f"{r} ({i})", "tier": t, "scope": "S0"}) + "\n"
-                            for i in range(N_ROWS // len(answers)) for p, r, t in answers))
+    data.write_text("".join(json.dumps({"prompt": p, "response": r, "tier": t, "scope": "S0"}) + "\n"
+                            for p, r, t in answers[:N_ROWS]))
     cache = tmp_path / "cache" / "verdicts.sqlite"
     first = run_cli("argen.score", f"input={data}", f"output={tmp_path / 'a.jsonl'}", *judge_args(llama_server, cache),
                     "policy=none", "progress=false", env=cli_env(), timeout=1800)
@@ -135,6 +135,10 @@ def test_score_against_llama_cpp_server_then_rerun_from_cache(llama_server, tmp_
     stats = json.loads((tmp_path / "b.summary.json").read_text())["judge_stats"]
     assert stats["cache_hits"] == scored  # every verdict came back from the cache; failures are asked again
     check_rows([json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()])
+    first_stats = summary["judge_stats"]
+    print(f"\nllama.cpp judge: {scored} of {N_ROWS} rows scored on the first run ({summary['seconds']:.0f} s, "
+          f"{first_stats['calls']:.0f} calls, {first_stats['invalid_replies']:.0f} invalid replies, "
+          f"{first_stats['timeouts']:.0f} timeouts); re-run: {stats['cache_hits']:.0f} cache hits, {stats['calls']:.0f} calls")
 
 
 def test_two_step_training_with_the_local_judge_audited_offline(llama_server, tmp_path):
@@ -153,6 +157,8 @@ def test_two_step_training_with_the_local_judge_audited_offline(llama_server, tm
     evaluation = summary["evaluation"]
     assert "error" not in evaluation, evaluation
     assert "under audit judge heuristic-v1" in evaluation["headline"]
+    print(f"\ntraining with the llama.cpp judge: {judge['verdicts']:.0f} verdicts, {judge['failures']:.0f} failures, "
+          f"{judge['calls']:.0f} calls; {evaluation['headline']}")
     for label in ("base", "trained"):
         rows = [json.loads(line) for line in (run_dir / "eval" / label / "responses.jsonl").read_text().splitlines()]
         check_rows(rows)
