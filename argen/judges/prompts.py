@@ -21,6 +21,9 @@ from argen.scoring.verdict import verdict_json_schema
 
 RUBRIC_PROMPT_VERSION = "argen-judge-prompt-2"
 
+#: Upper bound on the rationale's length where the server's grammar enforces it (about 60 words).
+REASONING_MAX_CHARS = 400
+
 #: Name of the schema sent in ``response_format``.
 SCHEMA_NAME = "argen_verdict"
 
@@ -174,7 +177,11 @@ def response_format(kind: str) -> dict[str, Any]:
             "json_schema": {"name": SCHEMA_NAME, "schema": judge_schema(), "strict": True},
         }
     if kind == "json_object_schema":
-        return {"type": "json_object", "schema": judge_schema()}
+        # llama.cpp compiles the schema to a grammar, which enforces maxLength: the rationale cannot
+        # run on until max_tokens cuts the verdict off (small models otherwise do just that).
+        schema = judge_schema()
+        schema["properties"]["reasoning"] = {**schema["properties"]["reasoning"], "maxLength": REASONING_MAX_CHARS}
+        return {"type": "json_object", "schema": schema}
     if kind == "json_object":
         return {"type": "json_object"}
     raise ValueError(f"unknown response format {kind!r}")
