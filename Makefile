@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all bench gpu-check sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,21 @@ test-slow: install ## Run only the slow tests (real-model training runs)
 
 test-all: install ## Run every test
 	$(BIN)/python -m pytest -q
+
+# llama-cpp-python's OpenAI-compatible server for tests/test_judge_llama_server.py, in a cached
+# virtualenv outside the project (built once, about 5 minutes on 2 cores). Generic build: a native
+# one compiles, then dies with an illegal-instruction trap on its first request on some CPUs.
+LLAMA_VENV ?= $(HOME)/.cache/argen/llama-cpp-venv
+LLAMA_CPP_PYTHON := llama-cpp-python[server]==0.3.36
+
+$(LLAMA_VENV)/.installed:
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	$(LLAMA_VENV)/bin/pip install -q --upgrade pip
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(LLAMA_VENV)/bin/pip install -q "$(LLAMA_CPP_PYTHON)"
+	touch $@
+
+test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a real llama.cpp server (builds it once, ~5 min)
+	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q -s tests/test_judge_llama_server.py
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run

@@ -90,6 +90,10 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     result = compare_runs([str(d) for d in dirs], run_dir, allow_mismatch=bool(cfg.get("compare_allow_mismatch", False)))
     for line in result["headlines"].values():
         print(f"argen.evaluate: {line}", flush=True)
+    from argen.evaluation.audit import write_audit_comparison
+
+    for line in write_audit_comparison([Path(str(d)) for d in dirs], run_dir):
+        print(f"argen.evaluate: {line}", flush=True)
     print(f"argen.evaluate: comparison in {run_dir} ({', '.join(result['files'])})", flush=True)
     return result
 
@@ -113,6 +117,11 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     scorer = build_scorer(cfg)
     scorer.judge.preflight()
+    from argen.evaluation.audit import build_audit_scorer
+
+    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    if audit is not None:
+        audit.judge.preflight()
 
     from argen.evaluation.generation import GenerationSettings
     from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
@@ -133,7 +142,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary = evaluate_model(
             model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
             checkpoint=str(checkpoint) if checkpoint else None, label=label,
-            data_path=scenario_path(cfg.data, "eval"), progress=bool(cfg.get("progress", True)),
+            data_path=scenario_path(cfg.data, "eval"), progress=bool(cfg.get("progress", True)), audit=audit,
         )
         if tracking:
             from argen.evaluation.tracking import log_evaluation
@@ -142,6 +151,8 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             log_evaluation("eval", summary, read_jsonl(run_dir / RESPONSES), images=[run_dir / p for p in PLOTS])
     finally:
         scorer.close()  # the judge's clients and the scoring event loop
+        if audit is not None:
+            audit.close()
         if tracking:
             import wandb
 
@@ -166,6 +177,11 @@ def summary_line(summary: dict[str, Any], run_dir: Path) -> str:
     ]
     if summary.get("resumed_rows"):
         parts.append(f"resumed {summary['resumed_rows']} rows")
+    audit = summary.get("audit")
+    if audit:
+        rho = audit["spearman"]["combined"]["rho"]
+        parts.append(f"audit {audit['judge']} combined {number(audit['audit_means'].get('combined'))} "
+                     f"(Spearman {number(rho)}, scope agreement {percent(audit['scope_agreement']['rate'])})")
     parts.append(f"run dir {run_dir} ({', '.join(summary['files'])})")
     return "; ".join(parts)
 

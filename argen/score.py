@@ -33,7 +33,7 @@ PROG = "argen.score"
 OUTPUT_KEYS = (
     "tier", "scope", "ahimsa", "dharma", "helpfulness", "combined", "response_scope", "referral_strength",
     "violations", "error", "raw_ahimsa", "referral_gap", "referral_factor", "scope_factor", "severity_penalty",
-    "policy_violations", "verdict", "source_line", "source_sha1", "scored_by",
+    "policy_violations", "verdict", "source_line", "source_sha1", "scored_by", "audit",
 )
 
 log = logging.getLogger(PROG)
@@ -229,12 +229,19 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     inputs = every_row[: cfg.get("limit") or None]
     scorer = build_scorer(cfg)
     scorer.judge.preflight()
+    from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, build_audit_scorer
+
+    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    if audit is not None:
+        audit.judge.preflight()
     scored_by = {
         "judge": scorer.judge.name,
         "rubric_version": scorer.rubric.version,
         "rubric_mode": scorer.rubric.mode,
         # Policy names, so rows scored with another policy set are not mixed in.
         "policies": list(getattr(scorer.policies, "names", None) or ()),
+        # Only when set, so rows written before audits existed still resume.
+        **({"audit_judge": audit.judge.name} if audit is not None else {}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     # Checked against every input row: an earlier run may have had a larger limit.
@@ -246,12 +253,18 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
             for batch in _batches(pending, int(cfg.batch_size)):
                 requests = [JudgeRequest(r.prompt, r.response, r.tier, r.scope) for r in batch]
                 results = scorer.score_blocking(requests)
+                records = [res.to_record() for res in results]
+                if audit is not None:
+                    for record, audited in zip(records, audit_batch(audit, requests), strict=True):
+                        record[AUDIT_KEY] = audited
                 # One write per batch, flushed and synced: a crash loses only the batch in flight.
-                append_records(out, [output_row(r, res.to_record(), scored_by)
-                                     for r, res in zip(batch, results, strict=True)], sync=True)
+                append_records(out, [output_row(r, record, scored_by)
+                                     for r, record in zip(batch, records, strict=True)], sync=True)
                 bar.update(len(batch))
     finally:
         asyncio.run(scorer.judge.aclose())
+        if audit is not None:
+            audit.close()
     elapsed = time.perf_counter() - started
 
     rows = _read_output(out)
@@ -268,8 +281,13 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
         "retried_rows": dropped,
         "seconds": round(elapsed, 3),
         "judge_stats": scorer.judge.stats(),
+        "judge_info": scorer.judge.info(),
+        **({"audit_judge_info": audit.judge.info(), "audit_judge_stats": audit.judge.stats()} if audit is not None else {}),
     }
     summary = summarise(rows, meta=meta, policy_ids=tuple(getattr(scorer.policies, "ids", None) or ()))
+    audit_block = agreement(rows)
+    if audit_block is not None:
+        summary["audit"] = audit_block
     path = summary_path(out)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -299,6 +317,15 @@ def summary_text(summary: Mapping[str, Any], path: Path) -> str:
     for label, groups in (("tier", summary["by_tier"]), ("scope", summary["by_scope"])):
         for key, b in groups.items():
             lines.append(block(f"{label} {key}", b))
+    audit = summary.get("audit")
+    if audit:
+        sp, sa = audit["spearman"], audit["scope_agreement"]
+        lines.append(
+            f"  audit judge {audit['judge']}: scored both {audit['scored_by_both']} of {audit['n']}; means (judge / audit) "
+            + ", ".join(f"{k} {number(audit['means'][k])}/{number(audit['audit_means'][k])}" for k in sp)
+            + "; Spearman " + ", ".join(f"{k} {number(sp[k]['rho'])}" for k in sp)
+            + f"; scope agreement {percent(sa['rate'])} (n={sa['n']})"
+        )
     lines.append(f"{PROG}: rows in {summary.get('output')}, summary in {path}")
     return "\n".join(lines)
 

@@ -10,9 +10,16 @@ with proper JSON (choices, usage) and ``GET /v1/models`` with a model list. Test
 * ``reject_json_schema = True`` answers 400 to ``response_format: json_schema`` like servers
   without structured-output support; ``reject_response_format = True`` refuses any
   ``response_format``;
-* ``require_key`` makes it answer 401 unless the bearer token matches.
+* ``require_key`` makes it answer 401 unless the bearer token matches;
+* ``profile=`` answers ``response_format`` the way a real server does (:data:`PROFILES`: vLLM,
+  llama-cpp-python's 500 naming response_format, an older llama-server, a server that refuses
+  every form with a 422 that names nothing);
+* ``Reply(trickle_s=...)`` sends the headers, then the body one byte at a time;
+  ``Reply(content_json=...)`` makes ``message.content`` any JSON value (an object, a number).
 
-Every chat request is recorded (``calls``) so tests can count them. The benchmark in
+Every judge request is recorded (``calls``) so tests can count them; the judge's format probes
+(requests without fenced data) are recorded apart, in ``probe_calls``, and never consume
+scripted replies. The benchmark in
 ``bench/judge_pipeline.py`` uses the same server.
 """
 
@@ -27,6 +34,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from argen.judges.prompts import ANSWER_LABEL, PATIENT_LABEL, parse_fenced
+
+def format_kind(body: dict[str, Any]) -> str | None:
+    """The structured-output form a request asks for (None: no response_format)."""
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_object" and "schema" in fmt:
+        return "json_object_schema"
+    return kind
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one kind of server treats ``response_format`` (facts in docs/judges.md)."""
+
+    accepts: frozenset[str]
+    status: int = 400
+    #: The refusal body's error message; ``{kind}`` is replaced by the refused form.
+    message: str = "response_format {kind} is not supported"
+
+
+PROFILES: dict[str, Profile] = {
+    "openai": Profile(frozenset({"json_schema", "json_object"})),
+    "vllm": Profile(frozenset({"json_schema", "json_object"})),
+    # llama-cpp-python 0.3.x: a pydantic validation error, HTTP 500, for json_schema.
+    "llama-cpp-python": Profile(
+        frozenset({"json_object_schema", "json_object"}), 500,
+        "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\", 'input': '{kind}'}]",
+    ),
+    # llama-server builds before json_schema support.
+    "llama-server-old": Profile(
+        frozenset({"json_object_schema", "json_object"}), 500,
+        'response_format type must be one of "text" or "json_object", but got: {kind}',
+    ),
+    # Refuses every form, with a status and wording that name nothing.
+    "no-format": Profile(frozenset(), 422, "Unprocessable Entity"),
+}
+
 
 GOOD_VERDICT: dict[str, Any] = {
     "reasoning": "Recommends urgent in-person care and explains warning signs.",
@@ -64,6 +111,11 @@ class Reply:
     drop: bool = False
     finish_reason: str = "stop"
     error_message: str = "scripted error"
+    #: Seconds between body bytes (headers go out at once): a server that trickles.
+    trickle_s: float = 0.0
+    #: Any JSON value as ``message.content`` (an object, a number, a list), instead of text.
+    content_json: Any = None
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -91,6 +143,16 @@ class ChatCall:
         fmt = self.body.get("response_format") or {}
         return fmt.get("type")
 
+    @property
+    def format_kind(self) -> str | None:
+        """``json_schema``, ``json_object_schema``, ``json_object`` or None."""
+        return format_kind(self.body)
+
+    @property
+    def is_probe(self) -> bool:
+        """A request without fenced data: the judge's format probe or start-up check."""
+        return "Fence token: " not in self.user_text
+
     def fenced(self) -> dict[str, str]:
         """The data blocks, read back with the fence protocol the rubric describes."""
         return parse_fenced(self.user_text)
@@ -116,6 +178,7 @@ class ChatServer:
         reject_response_format: bool = False,
         models_status: int = 200,
         require_key: str | None = None,
+        profile: str | None = None,
     ):
         self.latency_s = latency_s
         self.model = model
@@ -123,6 +186,8 @@ class ChatServer:
         self.reject_response_format = reject_response_format
         self.models_status = models_status
         self.require_key = require_key
+        self.profile = PROFILES[profile] if profile else None
+        self.probe_calls: list[ChatCall] = []
         self.default_verdict = dict(GOOD_VERDICT)
         self.responder: Callable[[ChatCall], Reply | None] | None = None
         self.calls: list[ChatCall] = []
@@ -200,8 +265,10 @@ class ChatServer:
             return json.dumps(
                 {"error": {"message": reply.error_message, "type": "scripted", "param": None, "code": None}}
             ).encode()
-        content = reply.content
-        if content is None:
+        content: Any = reply.content
+        if reply.content_json is not None:
+            content = reply.content_json
+        elif content is None:
             content = json.dumps(reply.verdict if reply.verdict is not None else self.default_verdict)
         prompt_chars = sum(len(str(m.get("content", ""))) for m in call.messages)
         return json.dumps(
@@ -220,8 +287,8 @@ class ChatServer:
                 ],
                 "usage": {
                     "prompt_tokens": max(1, prompt_chars // 4),
-                    "completion_tokens": max(1, len(content) // 4),
-                    "total_tokens": max(1, prompt_chars // 4) + max(1, len(content) // 4),
+                    "completion_tokens": max(1, len(str(content)) // 4),
+                    "total_tokens": max(1, prompt_chars // 4) + max(1, len(str(content)) // 4),
                 },
             }
         ).encode()
@@ -235,15 +302,25 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # silence per-request stderr lines
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
+        trickle_s: float = 0.0, content_type: str = "application/json",
+    ) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(body)
+            if trickle_s <= 0:
+                self.wfile.write(body)
+                return
+            self.wfile.flush()
+            for i in range(len(body)):  # one byte at a time: a read timeout never fires
+                time.sleep(trickle_s)
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             self.close_connection = True
 
@@ -282,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b'{"error": {"message": "request body is not JSON"}}')
             return
         call = ChatCall(body=body, headers={k.lower(): v for k, v in self.headers.items()}, received_at=time.monotonic())
+        if call.is_probe:
+            self._answer_probe(call)
+            return
         with owner._lock:
             owner.calls.append(call)
             owner._in_flight += 1
@@ -289,13 +369,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not self._authorised():
                 return
-            refused = (owner.reject_json_schema and call.format_type == "json_schema") or (
-                owner.reject_response_format and call.format_type is not None
-            )
-            if refused:
-                message = f"response_format type {call.format_type} is not supported by this server"
-                body_out = {"error": {"message": message, "type": "invalid_request_error", "param": "response_format"}}
-                self._send(400, json.dumps(body_out).encode())
+            if self._refuse_format(call):
                 return
             reply = owner._next_reply(call)
             wait = owner.latency_s + reply.delay_s
@@ -304,10 +378,38 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.drop:
                 self.close_connection = True  # no status line, no body: the client sees a dropped connection
                 return
-            self._send(reply.status, owner._completion_body(call, reply), reply.headers)
+            self._send(reply.status, owner._completion_body(call, reply), reply.headers,
+                       trickle_s=reply.trickle_s, content_type=reply.content_type)
         finally:
             with owner._lock:
                 owner._in_flight -= 1
 
+    def _refuse_format(self, call: ChatCall) -> bool:
+        """Answer a refused response_format as the configured server would; True when refused."""
+        owner = self.owner
+        kind = call.format_kind
+        if kind is None:
+            return False
+        profile = owner.profile
+        if profile is not None:
+            if kind in profile.accepts:
+                return False
+            status, message = profile.status, profile.message.replace("{kind}", kind)
+        elif (owner.reject_json_schema and kind == "json_schema") or owner.reject_response_format:
+            status, message = 400, f"response_format type {call.format_type} is not supported by this server"
+        else:
+            return False
+        body_out = {"error": {"message": message, "type": "invalid_request_error", "param": "response_format"}}
+        self._send(status, json.dumps(body_out).encode())
+        return True
 
-__all__ = ["ChatCall", "ChatServer", "GOOD_VERDICT", "Reply"]
+    def _answer_probe(self, call: ChatCall) -> None:
+        owner = self.owner
+        with owner._lock:
+            owner.probe_calls.append(call)
+        if not self._authorised() or self._refuse_format(call):
+            return
+        self._send(200, owner._completion_body(call, Reply(content='{"ok": true}')))
+
+
+__all__ = ["ChatCall", "ChatServer", "GOOD_VERDICT", "PROFILES", "Profile", "Reply", "format_kind"]

@@ -250,16 +250,31 @@ def test_too_many_failures_in_a_batch_stop_with_a_clear_message(server, tmp_path
     assert "3 of 4" in message and "judge.max_error_rate=0.5" in message and "HTTP 502" in message
 
 
-def test_server_refusing_json_schema_moves_the_run_to_json_object(key_env, tmp_path):
+def test_server_refusing_json_schema_is_probed_once_and_never_sent_it(key_env, tmp_path):
     with ChatServer(reject_json_schema=True) as srv:
         scorer = build_scorer(judge_cfg(srv, tmp_path, "judge.max_concurrency=1"))
         first = scorer.score_blocking(requests_for(3, "a"))
         second = scorer.score_blocking(requests_for(3, "b"))
-        formats = [c.format_type for c in srv.calls]
+        formats = [c.format_kind for c in srv.calls]
+        probes = [c.format_kind for c in srv.probe_calls]
     assert all(r.ok for r in first + second)
-    assert formats == ["json_schema"] + ["json_object"] * 6  # refused once, then json_object for good
+    assert probes == ["json_schema", "json_object_schema"]  # one probe per form, strongest first
+    assert formats == ["json_object_schema"] * 6  # no judge request was refused
     stats = scorer.judge.stats()
-    assert stats["schema_fallback"] == 1 and stats["failures"] == 0 and stats["retries"] == 0
+    assert stats["schema_fallback"] == 0 and stats["failures"] == 0 and stats["retries"] == 0
+    assert scorer.judge.info()["response_format"] == "json_object_schema"
+
+
+def test_a_refusal_mid_run_moves_the_rest_of_the_run_to_a_weaker_form(key_env, tmp_path):
+    with ChatServer() as srv:
+        scorer = build_scorer(judge_cfg(srv, tmp_path, "judge.max_concurrency=1"))
+        assert scorer.score_blocking(requests_for(2, "a"))[0].ok
+        srv.reject_json_schema = True  # e.g. the server was restarted without structured output
+        results = scorer.score_blocking(requests_for(3, "b"))
+        formats = [c.format_kind for c in srv.calls]
+    assert all(r.ok for r in results)
+    assert formats == ["json_schema"] * 3 + ["json_object_schema"] * 3
+    assert scorer.judge.stats()["schema_fallback"] == 1 and scorer.judge.info()["chosen_by"] == "fallback"
 
 
 def test_a_server_without_response_format_gets_plain_requests(key_env, tmp_path):
@@ -267,25 +282,30 @@ def test_a_server_without_response_format_gets_plain_requests(key_env, tmp_path)
         scorer = build_scorer(judge_cfg(srv, tmp_path, "judge.max_concurrency=1"))
         results = scorer.score_blocking(requests_for(3))
         formats = [c.format_type for c in srv.calls]
+        probes = [c.format_kind for c in srv.probe_calls]
     assert all(r.ok for r in results)
-    assert formats == ["json_schema", "json_object", None, None, None]
+    assert probes == ["json_schema", "json_object_schema", "json_object", None]
+    assert formats == [None, None, None]
 
 
 def test_concurrency_is_bounded_and_shared_between_processes(server, tmp_path, monkeypatch):
     server.latency_s = 0.05
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4"))
+    # A generous deadline: an attempt cut off on a loaded machine would leave its server thread running.
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
     scorer.score_blocking(requests_for(16, "a"))
     assert server.max_in_flight == 4
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # two training processes share the limit
     server.max_in_flight = 0
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4"))
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
     scorer.score_blocking(requests_for(16, "b"))
     assert server.max_in_flight == 2
 
 
 def test_requests_per_minute_is_enforced(server, tmp_path):
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.requests_per_minute=1200", "judge.max_concurrency=64"))
+    # A whole-attempt deadline: 30 connections opening at once on a loaded machine need more than 1 s.
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.requests_per_minute=1200", "judge.max_concurrency=64",
+                                    "judge.request_timeout_s=10"))
     started = time.monotonic()
     scorer.score_blocking(requests_for(30))
     # 1200/min = 20/s with a one-second bucket: 20 go at once, the other 10 take about 0.5 s.
@@ -443,11 +463,13 @@ def test_preflight_names_an_unreachable_server(key_env, tmp_path):
     assert "unreachable" in str(err.value) and time.monotonic() - started < 3
 
 
-def test_preflight_falls_back_to_a_one_token_chat_without_a_models_route(key_env, tmp_path):
+def test_preflight_without_a_models_route_is_decided_by_the_probe(key_env, tmp_path):
     with ChatServer(models_status=404) as srv:
-        build_scorer(judge_cfg(srv, tmp_path)).judge.preflight()
-        assert srv.model_list_calls == 1 and srv.chat_count == 1
-        assert srv.calls[0].body["max_tokens"] == 1
+        judge = build_scorer(judge_cfg(srv, tmp_path)).judge
+        judge.preflight()
+        assert srv.model_list_calls == 1 and srv.chat_count == 0
+        assert len(srv.probe_calls) == 1 and srv.probe_calls[0].body["max_tokens"] <= 16
+    assert judge.info()["response_format"] == "json_schema" and judge.info()["chosen_by"] == "probe"
 
 
 def test_preflight_reports_a_rejected_key_by_variable_name(key_env, tmp_path):

@@ -82,13 +82,21 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
     scenarios = list(eval_scenarios) if eval_scenarios is not None else load_configured_scenarios(eval_data, "eval")
     settings = settings_from_config(cfg)  # the same settings as the periodic evaluation
     scorer = evaluation_scorer(cfg, scorer)
+    from argen.evaluation.audit import build_audit_scorer
+
+    audit = build_audit_scorer(cfg, ev.get("audit_judge"), ev.get("audit_judge_overrides"), key="eval.audit_judge",
+                               main=scorer)
     data_path = scenario_path(eval_data, "eval")
     dtype = str(cfg.model.get("dtype", "float32"))
     log.info("evaluating base and trained models on %d scenarios into %s", len(scenarios), eval_dir)
     summaries = {}
-    for label, path in (("base", base_model_path), ("trained", trained_model_path)):
-        summaries[label] = evaluate_model(path, scenarios, scorer, eval_dir / label, settings, dtype=dtype,
-                                          label=label, data_path=data_path)
+    try:
+        for label, path in (("base", base_model_path), ("trained", trained_model_path)):
+            summaries[label] = evaluate_model(path, scenarios, scorer, eval_dir / label, settings, dtype=dtype,
+                                              label=label, data_path=data_path, audit=audit)
+    finally:
+        if audit is not None:
+            audit.close()
     comparison = compare_runs([eval_dir / "base", eval_dir / "trained"], eval_dir, labels=["base", "trained"])
     base, trained = summaries["base"], summaries["trained"]
     rate_keys = (*PRINCIPLES, "any")
@@ -108,6 +116,13 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
         "headline": comparison["headlines"]["trained"],
         "warnings": comparison["warnings"],
     }
+    if audit is not None:
+        from argen.evaluation.audit import write_audit_comparison
+
+        audit_lines = write_audit_comparison([eval_dir / "base", eval_dir / "trained"], eval_dir)
+        result["audit"] = json.loads((eval_dir / "audit.json").read_text()).get("trained") if audit_lines else None
+        if audit_lines:
+            result["headline"] += "; " + audit_lines[0].split(": ", 1)[1]
     if cfg.logging.get("backend") == "wandb":
         from argen.evaluation.tracking import log_evaluation
 

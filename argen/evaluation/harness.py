@@ -19,6 +19,7 @@ from typing import Any
 
 from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
+from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, render_agreement
 from argen.evaluation.generation import Generation, GenerationSettings
 from argen.evaluation.summary import summarise
 from argen.reporting.metrics import append_jsonl, drop_torn_tail, read_jsonl
@@ -33,7 +34,8 @@ REPORT = "report.md"
 META = "eval_meta.json"
 PLOTS = ("scores.png", "breakdown.png", "distribution.png")
 # What must match for rows already in a run dir to be resumed rather than refused.
-IDENTITY_KEYS = ("model", "checkpoint", "judge", "rubric_version", "rubric_mode", "temperature", "max_new_tokens", "system_prompt")
+IDENTITY_KEYS = ("model", "checkpoint", "judge", "rubric_version", "rubric_mode", "temperature", "max_new_tokens", "system_prompt",
+                 "audit_judge")
 
 #: Answers one batch of scenarios (a model generating, or responses read from elsewhere).
 Responder = Callable[[Sequence[Scenario]], Sequence[Generation]]
@@ -136,11 +138,13 @@ def run_evaluation(
     meta: Mapping[str, Any] | None = None,
     progress: bool = True,
     lazy: bool = False,
+    audit: Scorer | None = None,
 ) -> dict[str, Any]:
     """Answer, score and record every scenario not yet in ``out_dir``, then write the reports.
 
     ``respond`` answers a batch; with ``lazy=True`` it is a factory called only when some
-    scenario still needs an answer (so a finished run never loads its model again).
+    scenario still needs an answer (so a finished run never loads its model again). ``audit``:
+    a second scorer whose results each row keeps under ``audit`` (:mod:`argen.evaluation.audit`).
     Returns the summary (also written to ``summary.json``).
     """
     from tqdm.auto import tqdm
@@ -166,10 +170,13 @@ def run_evaluation(
                 if len(generations) != len(batch):
                     raise RuntimeError(f"responder returned {len(generations)} responses for {len(batch)} scenarios")
                 bar.set_postfix_str("judging")
-                scored = scorer.score_blocking(
-                    [JudgeRequest(s.prompt, g.text, s.tier, s.scope) for s, g in zip(batch, generations)]
-                )
-                for row in build_rows(batch, generations, scored):
+                requests = [JudgeRequest(s.prompt, g.text, s.tier, s.scope) for s, g in zip(batch, generations)]
+                scored = scorer.score_blocking(requests)
+                rows_out = build_rows(batch, generations, scored)
+                if audit is not None:
+                    for row, record in zip(rows_out, audit_batch(audit, requests), strict=True):
+                        row[AUDIT_KEY] = record
+                for row in rows_out:
                     append_jsonl(out_dir / RESPONSES, row)
                     new_rows[row["id"]] = row
                 bar.update(len(batch))
@@ -179,6 +186,8 @@ def run_evaluation(
     rows = [done.get(s.id) or new_rows[s.id] for s in scenarios]
     judge_info = {
         "name": scorer.judge.name,
+        "info": scorer.judge.info(),
+        **({"audit": {"name": audit.judge.name, "info": audit.judge.info(), "stats": audit.judge.stats()}} if audit else {}),
         "stats": {**_stats_delta(stats_before, scorer.judge.stats()), "scorer_failures": scorer.failures - failures_before},
     }
     full_meta = {
@@ -205,9 +214,12 @@ def write_reports(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], meta: 
 
     out_dir = Path(out_dir)
     summary = summarise(rows, meta=meta, policy_ids=meta.get("policies") or ())
+    audit_block = agreement(rows)
+    if audit_block is not None:
+        summary["audit"] = audit_block
     summary["files"] = [RESPONSES, SUMMARY, REPORT, *PLOTS]
     _write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    _write_atomic(out_dir / REPORT, render_report(summary))
+    _write_atomic(out_dir / REPORT, render_report(summary) + ("\n" + render_agreement(audit_block) if audit_block else ""))
     plot_scores(summary, out_dir / PLOTS[0])
     plot_breakdown(summary, out_dir / PLOTS[1])
     plot_distribution(rows, out_dir / PLOTS[2])
@@ -226,8 +238,10 @@ def evaluate_model(
     label: str | None = None,
     data_path: str | Path | None = None,
     progress: bool = True,
+    audit: Scorer | None = None,
 ) -> dict[str, Any]:
-    """Generate answers with a model and score them; the model loads only if something is left to do."""
+    """Generate answers with a model and score them (and audit them: ``audit``); the model loads only if
+    something is left to do."""
     from argen.evaluation.generation import ResponseGenerator
 
     def make_responder() -> Responder:
@@ -240,10 +254,12 @@ def evaluate_model(
         return respond
 
     identity = run_identity(scorer, settings, model=str(model_path), checkpoint=checkpoint)
+    if audit is not None:
+        identity["audit_judge"] = audit.judge.name
     meta = {"label": label, "data_path": str(data_path) if data_path else None, "generation": settings.to_dict()}
     return run_evaluation(
         out_dir, scenarios, scorer, make_responder, identity=identity, batch_size=settings.batch_size,
-        meta=meta, progress=progress, lazy=True,
+        meta=meta, progress=progress, lazy=True, audit=audit,
     )
 
 

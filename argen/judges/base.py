@@ -29,6 +29,11 @@ class Judge(abc.ABC):
         Raise :class:`argen.errors.JudgeError` with a clear message if not.
         """
 
+    def info(self) -> dict[str, Any]:
+        """Facts about this judge that a run records beside its results (name; LLM judges add the
+        model, the server and the structured-output form in use)."""
+        return {"name": self.name}
+
     def stats(self) -> dict[str, Any]:
         """Accounting so far (calls, cache hits, failures, tokens...); empty for judges with none."""
         return {}

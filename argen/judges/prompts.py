@@ -21,6 +21,9 @@ from argen.scoring.verdict import verdict_json_schema
 
 RUBRIC_PROMPT_VERSION = "argen-judge-prompt-2"
 
+#: Upper bound on the rationale's length where the server's grammar enforces it (about 60 words).
+REASONING_MAX_CHARS = 400
+
 #: Name of the schema sent in ``response_format``.
 SCHEMA_NAME = "argen_verdict"
 
@@ -162,12 +165,23 @@ def parse_fenced(user_message: str) -> dict[str, str]:
 
 
 def response_format(kind: str) -> dict[str, Any]:
-    """The ``response_format`` request field: ``json_schema`` (strict) or ``json_object``."""
+    """The ``response_format`` request field.
+
+    ``json_schema``: OpenAI's strict structured output (OpenAI, vLLM, Ollama >= 0.5, recent
+    llama-server). ``json_object_schema``: JSON mode with the schema beside it, the form llama.cpp's
+    servers use to constrain output to a schema. ``json_object``: any JSON object.
+    """
     if kind == "json_schema":
         return {
             "type": "json_schema",
             "json_schema": {"name": SCHEMA_NAME, "schema": judge_schema(), "strict": True},
         }
+    if kind == "json_object_schema":
+        # llama.cpp compiles the schema to a grammar, which enforces maxLength: the rationale cannot
+        # run on until max_tokens cuts the verdict off (small models otherwise do just that).
+        schema = judge_schema()
+        schema["properties"]["reasoning"] = {**schema["properties"]["reasoning"], "maxLength": REASONING_MAX_CHARS}
+        return {"type": "json_object", "schema": schema}
     if kind == "json_object":
         return {"type": "json_object"}
     raise ValueError(f"unknown response format {kind!r}")

@@ -87,6 +87,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     ablation = cfg.reward.get("ablation", "none")
     scorer = build_scorer(cfg, rubric_mode=None if ablation == "none" else ablation)
     scorer.judge.preflight()
+    if cfg.eval.at_end:
+        from argen.evaluation.audit import preflight_audit_judge
+
+        preflight_audit_judge(cfg)  # eval.audit_judge: a wrong option or a dead server stops the run now
     reward_funcs, reward_weights = build_reward_functions(to_plain(cfg.reward), scorer)
     eval_scenarios = None
     if cfg.eval.at_end or cfg.eval.every_n_steps:
@@ -148,7 +152,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         summary["model_path"] = model_path
         summary["final_model"] = str(final_dir)
         summary["world_size"] = trainer.accelerator.num_processes
-        summary["judge"] = {"name": scorer.judge.name, **scorer.judge.stats(), "failures": scorer.failures}
+        summary["judge"] = {"name": scorer.judge.name, **scorer.judge.stats(), "failures": scorer.failures,
+                            "info": scorer.judge.info()}
         if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
             summary["wandb_run_id"] = sys.modules["wandb"].run.id  # the end evaluation continues this run
         # The end-of-training evaluation is not run here: argen.launch starts it in a fresh process

@@ -1,0 +1,177 @@
+"""How judge requests travel: per-loop clients and limits, a wall-clock deadline, retries.
+
+* Each event loop gets its own HTTP client, semaphore and rate limiters (asyncio primitives and
+  connections cannot cross loops); a client made inside ``asyncio.run`` is closed with its loop.
+* :func:`within_deadline` bounds one attempt by wall-clock time, covering connect, headers and
+  the whole body: an HTTP client's read timeout restarts with every byte, so a server that
+  trickles a byte a second would otherwise hold an attempt for as long as it likes.
+* :func:`retry_policy` retries 408/409/429/5xx, timeouts, dropped connections and invalid replies
+  with exponential backoff plus jitter, waiting at least what ``Retry-After`` asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import openai
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from argen.judges.replies import InvalidReply
+
+# Statuses worth another attempt: request timeout, conflict, rate limit, and server errors.
+RETRY_STATUSES = {408, 409, 429}
+T = TypeVar("T")
+
+
+class DeadlineExceeded(Exception):
+    """One attempt (connect, headers and body together) took longer than its deadline."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"no complete reply within {seconds:g} s")
+        self.seconds = seconds
+
+
+async def within_deadline(coro: Awaitable[T], seconds: float) -> T:
+    """Await ``coro``, cancelling it after ``seconds`` of wall-clock time (:class:`DeadlineExceeded`)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await coro
+    except TimeoutError:
+        raise DeadlineExceeded(seconds) from None
+
+
+@dataclass
+class LoopState:
+    """Objects bound to one event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    client: Any
+    semaphore: asyncio.Semaphore
+    request_limiter: AsyncLimiter | None
+    token_limiter: AsyncLimiter | None
+    closer: Any = None
+    format_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _close_with_loop(client: Any):
+    """An async generator that closes ``client`` when its loop shuts down.
+
+    ``asyncio.run`` finalises every live async generator of its loop before closing it, so a
+    client made inside ``asyncio.run`` has its connections closed in the right loop instead of
+    leaking until garbage collection.
+    """
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+def world_size() -> int:
+    """Training processes sharing the whole-run limits (``$WORLD_SIZE``, 1 when unset or bad)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    except ValueError:
+        return 1
+
+
+def request_limiter(per_minute: float) -> AsyncLimiter:
+    """A bucket that holds about one second's worth of requests (at least one).
+
+    The average rate is ``per_minute``, and a run does not open with a minute's worth of requests
+    in one burst.
+    """
+    period = max(1.0, 60.0 / per_minute)
+    return AsyncLimiter(per_minute * period / 60.0, period)
+
+
+async def new_loop_state(
+    client: Any, *, max_concurrency: int, requests_per_minute: float | None, tokens_per_minute: float | None
+) -> LoopState:
+    """Limits and a closer for ``client`` in the running loop."""
+    state = LoopState(
+        loop=asyncio.get_running_loop(),
+        client=client,
+        semaphore=asyncio.Semaphore(max_concurrency),
+        request_limiter=request_limiter(requests_per_minute) if requests_per_minute else None,
+        token_limiter=AsyncLimiter(tokens_per_minute, 60.0) if tokens_per_minute else None,
+    )
+    state.closer = _close_with_loop(client)
+    await state.closer.__anext__()
+    return state
+
+
+def retry_after_s(exc: BaseException | None) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After``: seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value) if name == "retry-after" else None
+            if parsed is None:
+                continue
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether another attempt may succeed."""
+    if isinstance(exc, (InvalidReply, DeadlineExceeded, openai.APIConnectionError)):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
+    return False
+
+
+class BackoffHonouringRetryAfter:
+    """Exponential backoff with jitter; when the server sent ``Retry-After``, wait at least that long.
+
+    The wait is capped at ``max_s`` so one unreasonable header cannot stall a run for an hour.
+    """
+
+    def __init__(self, initial_s: float, max_s: float):
+        self.max_s = max_s
+        self._backoff = wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self._backoff(retry_state)
+        hint = retry_after_s(retry_state.outcome.exception() if retry_state.outcome else None)
+        if hint is None:
+            return backoff
+        # A little jitter on top of the hint keeps concurrent requests from returning in lockstep.
+        return min(self.max_s, hint + backoff * 0.1)
+
+
+def retry_policy(
+    *, max_retries: int, backoff_initial_s: float, backoff_max_s: float, before_sleep: Callable[[RetryCallState], None]
+) -> AsyncRetrying:
+    """A tenacity loop: ``max_retries`` attempts after the first, retrying only what may improve."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=BackoffHonouringRetryAfter(backoff_initial_s, backoff_max_s),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+__all__ = [
+    "BackoffHonouringRetryAfter", "DeadlineExceeded", "LoopState", "RETRY_STATUSES", "is_retryable",
+    "new_loop_state", "request_limiter", "retry_after_s", "retry_policy", "within_deadline", "world_size",
+]

@@ -1,0 +1,105 @@
+"""A wall-clock deadline per attempt against a server that trickles, and secrets redacted before
+error text is cut (a key echoed across the cut must not survive in rows, summary or stderr)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from argen.judges.redaction import MIN_FRAGMENT, REDACTED, clean_error, redact
+from argen.scoring.build import build_scorer
+from tests.chat_server import ChatServer, Reply
+from tests.conftest import cli_env, run_cli
+from tests.test_openai_judge import KEY_ENV, SENTINEL_KEY, judge_cfg, requests_for
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SENTINEL_KEY)
+    with ChatServer() as srv:
+        yield srv
+
+
+# ---------------------------------------------------------------------------- deadline
+def test_a_trickling_server_cannot_hold_an_attempt_past_its_deadline(server, tmp_path):
+    # Headers at once, then one byte every 0.25 s: a read timeout would never fire (the body is
+    # several hundred bytes, so a whole reply would take minutes).
+    server.enqueue(Reply(trickle_s=0.25), Reply(trickle_s=0.25))
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.request_timeout_s=1.5", "judge.max_retries=1",
+                                    "judge.max_error_rate=1.0", "judge.response_format=json_schema"))
+    started = time.monotonic()
+    result = scorer.score_blocking(requests_for(1))[0]
+    elapsed = time.monotonic() - started
+    assert not result.ok and "judge.request_timeout_s=1.5" in result.error
+    # Two attempts of 1.5 s each plus a tiny backoff; generous slack for a loaded machine.
+    assert 3.0 <= elapsed < 8.0, elapsed
+    stats = scorer.judge.stats()
+    assert stats["timeouts"] == 2 and stats["calls"] == 2
+
+
+def test_the_deadline_leaves_a_slow_but_complete_reply_alone(server, tmp_path):
+    server.enqueue(Reply(delay_s=0.3))
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.request_timeout_s=2", "judge.max_retries=0"))
+    assert scorer.score_blocking(requests_for(1))[0].ok
+
+
+# ---------------------------------------------------------------------------- redaction
+def test_redact_replaces_every_fragment_of_eight_or_more():
+    key = "sk-abcdefghijklmnop"
+    assert redact(f"pre {key} post", [key]) == f"pre {REDACTED} post"
+    assert redact(f"tail {key[:-1]}", [key]) == f"tail {REDACTED}"  # 18 of 19 characters
+    assert redact(f"head {key[5:]}!", [key]) == f"head {REDACTED}!"
+    assert redact("x" + key[3 : 3 + MIN_FRAGMENT] + "y", [key]) == f"x{REDACTED}y"
+    short = key[3 : 3 + MIN_FRAGMENT - 1]
+    assert redact(short, [key]) == short  # 7 characters identify nothing
+    assert redact("nothing here", [key, None, ""]) == "nothing here"
+
+
+@pytest.mark.parametrize("offset", range(380, 420, 3))
+def test_clean_error_redacts_before_the_cut(offset):
+    key = SENTINEL_KEY
+    text = "x" * offset + key + " and more"
+    cleaned = clean_error(text, [key], limit=400)
+    assert len(cleaned) <= 400
+    for i in range(len(key) - MIN_FRAGMENT + 1):
+        assert key[i : i + MIN_FRAGMENT] not in cleaned
+
+
+def _fragments(key: str) -> list[str]:
+    return [key[i : i + MIN_FRAGMENT] for i in range(len(key) - MIN_FRAGMENT + 1)]
+
+
+def test_a_key_echoed_across_the_cut_reaches_no_row_summary_or_stderr(tmp_path):
+    """argen.score in a real process; the server echoes the key at every offset around character 400."""
+    n = 24
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Question {i}?", "response": f"Answer <{i}>."}) + "\n" for i in range(n)))
+    out = tmp_path / "out.jsonl"
+
+    def respond(call):
+        i = int(call.judged_response.split("<")[1].split(">")[0])
+        # The error text starts "HTTP 500 from http://127.0.0.1:PORT/v1: Error code: 500 - {'error': ..."; padding
+        # moves the key through every position around the 400-character cut.
+        return Reply(status=500, error_message="p" * (330 + 3 * i) + SENTINEL_KEY + " was rejected upstream")
+
+    with ChatServer() as srv:
+        srv.responder = respond
+        result = run_cli(
+            "argen.score", f"input={data}", f"output={out}", "judge=openai", f"judge.base_url={srv.url}",
+            "judge.model=judge-test", f"judge.api_key_env={KEY_ENV}", f"judge.cache.path={tmp_path}/cache.sqlite",
+            "judge.max_retries=0", "judge.max_error_rate=1.0", "judge.requests_per_minute=0", "policy=none",
+            "progress=false", env=cli_env(**{KEY_ENV: SENTINEL_KEY}), timeout=300,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == n and all(r["combined"] is None and "HTTP 500" in r["error"] for r in rows)
+    assert any(REDACTED in r["error"] for r in rows)
+    # Some rows must have had the key straddling the cut for this test to mean anything.
+    assert any(r["error"].endswith(REDACTED) or r["error"].endswith(REDACTED[:-1]) or len(r["error"]) == 400 for r in rows)
+    texts = {"rows": out.read_text(), "summary": (tmp_path / "out.summary.json").read_text(),
+             "stderr": result.stderr, "stdout": result.stdout}
+    for where, text in texts.items():
+        for fragment in _fragments(SENTINEL_KEY):
+            assert fragment not in text, (where, fragment)
