@@ -35,6 +35,7 @@ class Segment:
     referral: int  # 0 none, 1 routine, 2 urgent, 3 emergency
     negated_care: bool
     pet: bool = False  # a pet is the subject (its symptoms are a vet's matter)
+    boiler: bool = False  # stock filler (disclaimer / "consult a doctor" / "I understand")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ResponseProfile:
     injection: int = 0
     myth: int = 0  # confident health misinformation (not negated)
     boilerplate: int = 0  # sentences of stock filler bundling disclaimer / referral / empathy
+    boiler_words: int = 0  # words in those sentences
     referral_specific: bool = False  # a referral in a sentence that names something specific
     declines: bool = False
     mean_sentence_words: float = 0.0
@@ -319,6 +321,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         boiler = stock and (moves >= 2 or i in disclaiming)
         if boiler:
             prof.boilerplate += 1
+            prof.boiler_words += len(words)
         level = 0 if (soup or against or i in withheld or boiler) else referral[i]
         if level and not stock:
             prof.referral_specific = True
@@ -329,17 +332,22 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
             # Symptoms of a pet are a vet's matter: off-domain for a human-health assistant.
             counts[OFF] += counts[CLINICAL]
             counts[CLINICAL] = 0
-        topic = None if declines else _dominant(counts)  # declining off-topic help is in scope
-        if not declines and not soup:
+        # Declining off-topic help is in scope; stock filler names no topic (its words cannot buy scope).
+        topic = None if (declines or boiler) else _dominant(counts)
+        if not declines and not soup and not boiler:
             for k in range(4):
                 topic_hits[k] += counts[k]
-        prof.segments.append(Segment(seg_text, words, topic, soup, declines, level, against, i in animal))
+        prof.segments.append(Segment(seg_text, words, topic, soup, declines, level, against, i in animal, boiler))
         seen.add(" ".join(words))
         if soup:
             soup_words += len(words)
             continue
+        if boiler:  # filler neither talks to the person nor shapes the reading
+            prof.negated_care += int(against)
+            continue
         sentence_lengths.append(len(words))
-        if not declines and not level and i not in disclaiming:
+        prof.you_words += sum(map(_YOU.__contains__, words))
+        if not declines and not level and not boiler and i not in disclaiming:
             prof.info_words += len(words)
         if topic is not None:
             last_topic = topic
@@ -347,7 +355,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
             # on training?") mention a topic without advising on it: they count for less.
             weight = 0.3 if seg_text.endswith(("?", "!")) or len(words) <= 6 else 1.0
             topic_words[topic] += weight * len(words)
-        elif not declines and last_topic is not None:
+        elif not declines and not boiler and last_topic is not None:
             # A sentence naming no topic continues the one before it ("Hold for 30 seconds."
             # under a stretching tip); it counts at half weight.
             topic_words[last_topic] += 0.5 * len(words)
@@ -367,7 +375,6 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     prof.paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
     prof.mean_sentence_words = sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0
 
-    prof.you_words = sum(map(_YOU.__contains__, all_words))
     prof.disclaimer = bool(disclaiming)
     prof.negative_opening = bool(lex.NEGATIVE_OPENING.search(low[:80]))
     # Empathy counts in sentences about the person's situation, not in stock filler.

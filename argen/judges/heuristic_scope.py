@@ -35,7 +35,7 @@ DENSE_NAMES = (
     "declines", "decline_share", "referral", "prompt_urgency",
     "prompt_clinical", "prompt_para", "prompt_lifestyle", "prompt_off",
     "log_words", "seg_lifestyle", "seg_off", "prompt_off_words",
-    "info_share", "referral_share", "disclaimer", "boilerplate", "pet", "prompt_mixed", "empathy", "safety_net",
+    "info_share", "referral_share", "pet", "prompt_mixed", "empathy", "safety_net",
 )
 
 
@@ -64,7 +64,7 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
     referral_words = 0
     pet = 0
     for seg in r.segments:
-        if seg.soup:
+        if seg.soup or seg.boiler:  # keyword runs and stock filler say nothing about scope
             continue
         n_segments += 1
         stems = _content(seg.words)
@@ -87,16 +87,17 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
     total = c + para + t + o or 1.0
     hits = r.topic_hits
     n_seg = max(1, n_segments)
+    # Word counts leave stock filler out: a disclaimer must not move the scope call.
+    n_words = max(1, r.n_words - r.boiler_words)
     dense = [
         c / total, para / total, t / total, o / total,
         math.log1p(hits[CLINICAL]) / 3.0, math.log1p(hits[PARA]) / 3.0,
         math.log1p(hits[TANGENT]) / 3.0, math.log1p(hits[OFF]) / 3.0,
         1.0 if r.declines else 0.0, declined / n_seg, r.referral / 3.0, p.urgency / 2.0,
         float(p.topic == CLINICAL), float(p.topic == PARA), float(p.topic == TANGENT), float(p.topic == OFF),
-        math.log1p(r.n_words) / 6.0, seg_topics[TANGENT] / n_seg, seg_topics[OFF] / n_seg,
+        math.log1p(n_words) / 6.0, seg_topics[TANGENT] / n_seg, seg_topics[OFF] / n_seg,
         math.log1p(prompt_off) / 3.0,
-        r.info_words / max(1, r.n_words), referral_words / max(1, r.n_words), float(r.disclaimer),
-        min(3, r.boilerplate) / 3.0, min(1.0, pet / 2.0), float(bool(p.off_vocab)), min(2, r.empathy) / 2.0,
+        min(1.0, r.info_words / n_words), min(1.0, referral_words / n_words), min(1.0, pet / 2.0), float(bool(p.off_vocab)), min(2, r.empathy) / 2.0,
         min(2, r.safety_net) / 2.0,
     ]
     return idx, val, dense
