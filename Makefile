@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all bench sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all bench judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test-all: install ## Run every test
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run
+
+judge-report: install ## Validity report of the offline judge (writes experiments/heuristic_calibration/results/)
+	$(BIN)/python experiments/heuristic_calibration/judge_report.py
 
 sweep-weights: install ## Reward-weight sweep on the default model (conf/sweep/reward_weights.yaml)
 	$(BIN)/python -m argen.train -m +sweep=reward_weights $(ARGS)
