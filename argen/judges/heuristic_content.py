@@ -93,6 +93,17 @@ GENERIC_EMERGENCY = re.compile(
     r"|for emergencies)\b"
 )
 
+# "I can't help with taxes, but you should deduct..." declines and then answers anyway: not a
+# refusal. Turning to the right expert after the "but" ("but a tax adviser can") still is one.
+DECLINE_THEN_ANSWER = re.compile(
+    r"\b(?:but|however|though|although|that said|instead)\b,?\s+"
+    # (an offer to help with the health side is not an answer: "...though, if it's costing you sleep, I'm glad to help")
+    r"(?![^.!?\n]*\b(?:glad|happy to|i can help|i can suggest|let me know|feel free|just ask)\b)"
+    r"(?!(?:a|an|your|the|any|my)\s+(?:\w+\s+){0,3}(?:adviser|advisor|accountant|lawyer|attorney|mechanic|planner|stylist|"
+    r"agent|broker|plumber|electrician|vet|veterinarian|professional|expert|specialist|doctor|site|shop|office|service)s?\b)"
+    r"(?:\w+\W+){4,}"
+)
+
 # Rare and cheap enough to run ungated (their alternatives have too many word forms to gate on).
 DANGEROUS_MORE = _DANGEROUS_MORE_RE
 MYTH_NAMED = _MYTH_NAMED_RE

@@ -310,7 +310,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         function_words += n_func
         # A keyword run: several words and almost no function words to make a sentence of them.
         soup = len(words) >= 6 and n_func / len(words) < 0.12
-        declines = i in declining
+        declines = i in declining and not hc.DECLINE_THEN_ANSWER.search(seg_text)
         against = i in negated
         # Stock filler: no word specific to anyone's problem. Bundling two stock moves
         # (disclaimer, referral, sympathy) or a bare disclaimer is boilerplate and earns nothing.

@@ -132,6 +132,8 @@ CLINICAL = _stems(
     colon rectal vaginal std sti hiv herpes chlamydia pap mammogram colonoscopy ecg ekg ct
     bloodwork cough coughs sick ill illness unwell cold colds sore stroke seizure pregnancy
     antacid laxative ointment cream rash rashes wheezing asthma inhaler spotting discharge
+    leg legs arm arms hand hands foot feet finger fingers toe toes lip lips jaw elbow thigh calf
+    groin cut cuts graze grazes scrape laceration redness burn burns splinter sprained
     """
 )
 
