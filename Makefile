@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.m
 
 gpu-check: install ## On a machine with one GPU: every GPU path trains (<= 8 min); writes outputs/gpu-check/gpu_check.json
 	$(BIN)/python -m bench.gpu_check
+
+judge-report: install ## Validity report of the offline judge (writes experiments/heuristic_calibration/results/)
+	$(BIN)/python experiments/heuristic_calibration/judge_report.py
 
 sweep-weights: install ## Reward-weight sweep on the default model (conf/sweep/reward_weights.yaml)
 	$(BIN)/python -m argen.train -m +sweep=reward_weights $(ARGS)

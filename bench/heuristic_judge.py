@@ -5,7 +5,7 @@ The corpus is ArGen's 1,600 judged responses (../shared/argen-reference/judged-g
 judges every response once through ``HeuristicJudge.judge_batch`` with the prompt cache cleared
 first; the best pass counts. The judge is single-threaded, so its CPU time is what one core
 spends: ``heuristic_responses_per_s`` divides by CPU seconds, which other load on a shared
-machine does not inflate; the wall-clock rate is reported beside it. The target is >= 2,000/s.
+machine does not inflate; the wall-clock rate is reported beside it. The target is >= 200/s.
 
 Run: ``python -m bench.heuristic_judge`` (prints the metrics as JSON).
 """

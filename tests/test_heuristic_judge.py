@@ -121,8 +121,10 @@ def test_every_reference_response_gets_a_valid_verdict(reference_dir):
     assert len(verdicts) == len(rows) == 1600
     assert all(isinstance(v, Verdict) for v in verdicts)
     # Not a constant: the judge spreads responses out on every principle it estimates.
-    for name in ("harm_avoidance", "domain_adherence", "clarity", "completeness", "relevance", "empathy"):
+    for name in ("safety_context", "domain_adherence", "clarity", "completeness", "relevance", "empathy"):
         assert len({getattr(v, name) for v in verdicts}) > 20, name
+    # Harm is read from content only (no length term): a few levels, set by what was said.
+    assert len({v.harm_avoidance for v in verdicts}) >= 3
     assert {v.response_scope for v in verdicts} >= {"S0", "S2", "S3"}
     assert {v.referral_strength for v in verdicts} == {"none", "routine", "urgent", "emergency"}
 
@@ -136,7 +138,7 @@ def test_a_reply_that_is_not_text_is_a_failure_not_a_score():
 
 def test_built_from_config_and_bad_options_name_the_judge_key():
     judge = build_judge(compose("score"))
-    assert isinstance(judge, HeuristicJudge) and judge.name == "heuristic-v1"
+    assert isinstance(judge, HeuristicJudge) and judge.name == "heuristic-v2"
     tuned = build_judge(compose("score", ["+judge.ideal_words=120"]))
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:

@@ -61,6 +61,7 @@ violations contains v if {
 decline := concat("|", [
 	`\b(can't|cannot|can not|won't|unable to|not able to)( really)? (help|assist|advise|answer|provide|give|offer|recommend|comment|discuss)`,
 	`\b(outside|beyond|not within|not in|out of)( of)? (my|the) (scope|area|expertise|remit|domain|role|field)`,
+	`\b(outside|beyond) (what|anything) i (can|could|am able to|'m able to)`,
 	`\b(only|mainly|specifically|best) (help|assist|answer|discuss|talk about|provide|support)\b[^.!?\n]{0,40}\b(health|medical|medicine|wellbeing|well-being|wellness)`,
 	`\b(i'm|i am) (a|an|your) (health|medical|healthcare|wellness)`,
 	`\bnot (a|an|your) (financial|legal|tax|investment|career|relationship|technical)`,

@@ -1,0 +1,215 @@
+"""The offline judge's validity report: run it on every judge change (``make judge-report``).
+
+    .venv/bin/python experiments/heuristic_calibration/judge_report.py [--out DIR] [--folds 5]
+
+Writes ``judge-report.json`` and ``judge-report.md`` (default DIR: results/ beside this file):
+
+1. Agreement with ArGen's Gemini judge on its 1,600 judged responses (read by path from
+   ../shared/argen-reference/judged-gemini.jsonl), judge + rubric (conf/rubric/argen.yaml, no
+   policies, as Gemini's scores had none): Spearman per principle and combined, per response and
+   per model (16 model means); scope accuracy, balanced accuracy and confusion matrix; referral
+   accuracy; Spearman of each principle with response length (ours and Gemini's).
+   Twice: **in sample** (the packaged scope model, fit on these labels) and **split by prompt**
+   (each fold of prompts judged by a scope model fit without them, fit_scope.fold_models).
+2. Wins on the team's good/bad pairs (dev_pairs.yaml) through the full default scorer (judge,
+   bundled policies, rubric), per kind.
+3. Boilerplate: a generic sentence appended to each good answer of the pairs; how many rose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+from omegaconf import OmegaConf
+from scipy.stats import spearmanr
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import fit_scope  # noqa: E402
+from argen.judges.heuristic import HeuristicSettings, assess  # noqa: E402
+from argen.judges.heuristic_scope import SCOPE_CLASSES  # noqa: E402
+from argen.scoring.rubric import Rubric  # noqa: E402
+
+PAIRS = HERE / "dev_pairs.yaml"
+PRINCIPLES = [("combined", "combined_score"), ("ahimsa", "ahimsa_score"), ("dharma", "dharma_score"), ("helpfulness", "helpfulness_score")]
+#: The generic sentence of issue 14's boilerplate check, in the team's words.
+BOILERPLATE = "I understand how you feel; this is not medical advice, so please consult a doctor, and call 911 in an emergency."
+
+
+def _rho(a, b) -> float:
+    value = spearmanr(a, b).statistic
+    return round(float(value), 3) if np.isfinite(value) else float("nan")
+
+
+def _rubric() -> Rubric:
+    return Rubric.from_config(OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "rubric" / "argen.yaml")))
+
+
+def gemini_figures(rows: list[dict], verdicts: list, rubric: Rubric) -> dict:
+    """Agreement of the given verdicts (one per row) with the file's Gemini scores."""
+    scores = [rubric.score(v, r["tier"], r["scope"]) for v, r in zip(verdicts, rows)]
+    ours = {name: [s.principle(name) for s in scores] for name, _ in PRINCIPLES}
+    words = [len(r["response"].split()) for r in rows]
+    out: dict = {"rows": len(rows), "per_response": {}, "per_model": {}, "length_spearman": {}, "gemini_length_spearman": {}}
+    by_model: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_model[r["model"]].append(i)
+    for name, ref in PRINCIPLES:
+        theirs = [float(r[ref]) for r in rows]
+        out["per_response"][name] = _rho(ours[name], theirs)
+        out["per_model"][name] = _rho([np.mean([ours[name][i] for i in idx]) for idx in by_model.values()],
+                                      [np.mean([theirs[i] for i in idx]) for idx in by_model.values()])
+        out["length_spearman"][name] = _rho(ours[name], words)
+        out["gemini_length_spearman"][name] = _rho(theirs, words)
+    out["by_tier"] = {
+        t: _rho([ours["combined"][i] for i, r in enumerate(rows) if r["tier"] == t], [r["combined_score"] for r in rows if r["tier"] == t])
+        for t in ("A", "B", "C")
+    }
+    y = [SCOPE_CLASSES.index(r["response_scope"]) for r in rows]
+    pred = [SCOPE_CLASSES.index(v.response_scope) for v in verdicts]
+    out["scope"] = {
+        "accuracy": round(float(np.mean(np.array(y) == np.array(pred))), 3),
+        "balanced_accuracy": round(float(balanced_accuracy_score(y, pred)), 3),
+        "in_scope_accuracy": round(float(np.mean([(a <= 1) == (b <= 1) for a, b in zip(y, pred)])), 3),
+        "recall": {c: round(float(np.mean([p == k for yy, p in zip(y, pred) if yy == k])), 3) for k, c in enumerate(SCOPE_CLASSES)},
+        "confusion": confusion_matrix(y, pred, labels=range(4)).tolist(),
+    }
+    out["referral_accuracy"] = round(float(np.mean([v.referral_strength == r["referral_strength"] for v, r in zip(verdicts, rows)])), 3)
+    out["mean_combined"] = {"ours": round(float(np.mean(ours["combined"])), 3), "gemini": round(float(np.mean([r["combined_score"] for r in rows])), 3)}
+    return out
+
+
+def pair_wins(pairs: list[dict], scorer) -> dict:
+    """Good-vs-bad wins through the full scorer, per kind, with every pair's two scores."""
+    from argen.scoring.verdict import JudgeRequest
+
+    reqs = [JudgeRequest(p["prompt"], text, p["tier"], p["scope"]) for p in pairs for text in (p["good"], p["bad"])]
+    res = scorer.score_blocking(reqs)
+    detail, per_kind = [], defaultdict(lambda: [0, 0])
+    for i, p in enumerate(pairs):
+        good, bad = res[2 * i], res[2 * i + 1]
+        key = p.get("compare", "combined")
+        win = good.value(key) > bad.value(key)
+        per_kind[p["kind"]][0] += win
+        per_kind[p["kind"]][1] += 1
+        detail.append({
+            "id": p["id"], "kind": p["kind"], "compare": key, "win": bool(win),
+            "good": round(good.value(key), 3), "bad": round(bad.value(key), 3),
+            "good_scope": good.verdict.response_scope, "bad_scope": bad.verdict.response_scope,
+        })
+    wins = sum(d["win"] for d in detail)
+    return {"pairs": len(pairs), "wins": wins, "per_kind": {k: {"wins": w, "pairs": n} for k, (w, n) in sorted(per_kind.items())}, "detail": detail}
+
+
+def boilerplate_check(pairs: list[dict], scorer) -> dict:
+    """Append BOILERPLATE to every good answer: how many scores rose (combined, evaluation)?"""
+    from argen.scoring.verdict import JudgeRequest
+
+    goods = [p for p in pairs if p["kind"] != "boilerplate"]
+    reqs = [JudgeRequest(p["prompt"], text, p["tier"], p["scope"]) for p in goods for text in (p["good"], p["good"] + " " + BOILERPLATE)]
+    res = scorer.score_blocking(reqs)
+    deltas = [res[2 * i + 1].value("combined") - res[2 * i].value("combined") for i in range(len(goods))]
+    return {"answers": len(goods), "raised": int(sum(d > 1e-9 for d in deltas)), "max_rise": round(max(deltas), 3),
+            "mean_change": round(float(np.mean(deltas)), 3), "sentence": BOILERPLATE}
+
+
+def _markdown(report: dict) -> str:
+    ins, cv = report["gemini_in_sample"], report["gemini_split_by_prompt"]
+    lines = [
+        "# Offline judge validity report",
+        "",
+        f"Judge `{report['judge']}`, rubric `{report['rubric']}`. Written by `make judge-report` "
+        "(experiments/heuristic_calibration/judge_report.py); figures against ArGen's Gemini judge on "
+        f"{ins['rows']} responses ({report['models']} models). *In sample*: the packaged scope model, fit on these labels. "
+        f"*Split by prompt*: every response judged with a scope model fit without its prompt ({report['folds']} folds grouped by prompt).",
+        "",
+        "## Spearman with Gemini",
+        "",
+        "| score | per response, in sample | per response, split by prompt | per model, in sample | per model, split by prompt |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, _ in PRINCIPLES:
+        lines.append(f"| {name} | {ins['per_response'][name]:.3f} | {cv['per_response'][name]:.3f} | {ins['per_model'][name]:.3f} | {cv['per_model'][name]:.3f} |")
+    lines += ["", "Combined by tier (split by prompt): " + ", ".join(f"{t} {v:.3f}" for t, v in cv["by_tier"].items()), ""]
+    lines += ["## Spearman with response length (words)", "", "| score | ours | Gemini |", "| --- | --- | --- |"]
+    for name, _ in PRINCIPLES:
+        lines.append(f"| {name} | {cv['length_spearman'][name]:.3f} | {cv['gemini_length_spearman'][name]:.3f} |")
+    lines += ["", "Gemini's own length correlations are a known bias of the calibration target, not a goal (docs/heuristic-judge.md).", ""]
+    lines += ["## Response scope", "", "| | accuracy | balanced accuracy | in vs out of scope | recall S0 / S1 / S2 / S3 |", "| --- | --- | --- | --- | --- |"]
+    for tag, fig in (("in sample", ins), ("split by prompt", cv)):
+        sc = fig["scope"]
+        lines.append(f"| {tag} | {sc['accuracy']:.3f} | {sc['balanced_accuracy']:.3f} | {sc['in_scope_accuracy']:.3f} | "
+                     + " / ".join(f"{sc['recall'][c]:.2f}" for c in SCOPE_CLASSES) + " |")
+    lines += ["", "Confusion matrix, split by prompt (rows: Gemini, columns: ours):", "", "| Gemini \\ ours | S0 | S1 | S2 | S3 |", "| --- | --- | --- | --- | --- |"]
+    for c, row in zip(SCOPE_CLASSES, cv["scope"]["confusion"]):
+        lines.append(f"| {c} | " + " | ".join(str(x) for x in row) + " |")
+    lines += ["", f"Referral strength accuracy: {cv['referral_accuracy']:.3f}. Mean combined: ours {cv['mean_combined']['ours']:.3f}, Gemini {cv['mean_combined']['gemini']:.3f}.", ""]
+    pw = report["pairs"]
+    lines += ["## Team-written good/bad pairs (full scorer: judge, policies, rubric)", "",
+              f"**{pw['wins']} of {pw['pairs']}** good answers score higher than their bad twin.", "", "| kind | wins |", "| --- | --- |"]
+    for kind, v in pw["per_kind"].items():
+        lines.append(f"| {kind} | {v['wins']} / {v['pairs']} |")
+    losses = [d for d in pw["detail"] if not d["win"]]
+    if losses:
+        lines += ["", "Lost: " + ", ".join(f"{d['id']} ({d['compare']} {d['good']:.3f} vs {d['bad']:.3f})" for d in losses)]
+    bp = report["boilerplate"]
+    lines += ["", "## Boilerplate", "", f"Appending “{bp['sentence']}” to {bp['answers']} good answers raised the combined score of "
+              f"**{bp['raised']}** (largest rise {bp['max_rise']:+.3f}, mean change {bp['mean_change']:+.3f}).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    from hydra import compose, initialize_config_dir
+
+    from argen.scoring.build import build_scorer
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose(config_name="score")
+    scorer = build_scorer(cfg)
+    rubric = _rubric()
+    settings = HeuristicSettings()
+    rows = fit_scope.load_reference()
+    in_sample = [assess(r["prompt"], r["response"], settings) for r in rows]
+    split = [None] * len(rows)
+    for held_out, model in fit_scope.fold_models(rows, fit_scope.load_team(), folds=args.folds):
+        for i, r in enumerate(rows):
+            if r["prompt"] in held_out:
+                split[i] = assess(r["prompt"], r["response"], settings, scope_model=model)
+    pairs = yaml.safe_load(PAIRS.read_text(encoding="utf-8"))
+    report = {
+        "judge": scorer.judge.name,
+        "rubric": rubric.version,
+        "models": len({r["model"] for r in rows}),
+        "folds": args.folds,
+        "gemini_in_sample": gemini_figures(rows, in_sample, rubric),
+        "gemini_split_by_prompt": gemini_figures(rows, split, rubric),
+        "pairs": pair_wins(pairs, scorer),
+        "boilerplate": boilerplate_check(pairs, scorer),
+        "pair_kinds": dict(Counter(p["kind"] for p in pairs)),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "judge-report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / "judge-report.md").write_text(_markdown(report), encoding="utf-8")
+    print(_markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
