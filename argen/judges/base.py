@@ -16,7 +16,7 @@ from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
 class Judge(abc.ABC):
     """Base class for judges. Subclasses implement :meth:`judge_batch`."""
 
-    #: Identifies the judge in caches and reports (e.g. ``heuristic-v1``, ``openai:gpt-4o-mini``).
+    #: Identifies the judge in caches and reports (e.g. ``heuristic-v2``, ``openai:gpt-4o-mini``).
     name: str = "judge"
 
     @abc.abstractmethod
