@@ -17,7 +17,6 @@ argen/judges/heuristic_scope.npz, the file the judge loads.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from argen.data.jsonl import read_records  # noqa: E402
 from argen.judges.heuristic_features import profile_prompt, profile_response  # noqa: E402
 from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, MODEL_PATH, SCOPE_CLASSES, ScopeModel, features  # noqa: E402
 
@@ -45,8 +45,8 @@ C = 1.0
 
 
 def load_reference(path: Path = REFERENCE) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """Gemini-judged responses from the shared reference set."""
+    return read_records(path)
 
 
 def load_team(path: Path = TEAM_EXAMPLES) -> list[dict]:
