@@ -105,25 +105,19 @@ def test_evaluate_run_dir_that_cannot_be_written(tmp_path, blocker):
     assert f"{blocker}/run cannot be written" in line
 
 
-def test_train_refuses_a_run_dir_that_would_overwrite_its_scenarios(tmp_path):
+@pytest.mark.parametrize(("entry", "overrides", "name"), [
+    ("argen.train", ["experiment=smoke"], "metrics.jsonl"),
+    ("argen.evaluate", ["model=tiny"], "responses.jsonl"),
+])
+def test_a_run_dir_that_would_overwrite_its_scenarios_is_refused(tmp_path, entry, overrides, name):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    data = run_dir / "metrics.jsonl"
-    data.write_text(json.dumps({"prompt": "I have a headache"}) + "\n")
-    line = one_line_error(run_cli("argen.train", "experiment=smoke", f"data.path={data}", f"hydra.run.dir={run_dir}",
-                                  cwd=tmp_path), "argen.train")
+    data = run_dir / name  # a file the run writes
+    original = json.dumps({"prompt": "I have a headache"}) + "\n"
+    data.write_text(original)
+    line = one_line_error(run_cli(entry, *overrides, f"data.path={data}", f"hydra.run.dir={run_dir}", cwd=tmp_path), entry)
     assert "config key 'hydra.run.dir'" in line and f"would overwrite data.path {data}" in line
-    assert data.read_text() == json.dumps({"prompt": "I have a headache"}) + "\n"
-
-
-def test_evaluate_refuses_a_run_dir_that_would_overwrite_its_scenarios(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    data = run_dir / "responses.jsonl"
-    data.write_text(json.dumps({"prompt": "I have a headache"}) + "\n")
-    line = one_line_error(run_cli("argen.evaluate", "model=tiny", f"data.path={data}", f"hydra.run.dir={run_dir}",
-                                  cwd=tmp_path), "argen.evaluate")
-    assert f"would overwrite data.path {data}" in line
+    assert data.read_text() == original
 
 
 def test_inputs_untouched_unit(tmp_path):

@@ -53,17 +53,17 @@ def _unwritable_reason(path: Path, want_dir: bool) -> str | None:
 
 def check_writable_dir(path: str | Path, key: str) -> Path:
     """The directory ``path`` exists and is writable, or can be created: else a ConfigError."""
-    p = Path(path)
-    reason = _unwritable_reason(p.absolute(), want_dir=True)
-    if reason:
-        raise ConfigError(key, f"{p} cannot be written: {reason}")
-    return p
+    return _check_writable(path, key, want_dir=True)
 
 
 def check_writable_file(path: str | Path, key: str) -> Path:
     """The file ``path`` can be created (or replaced) and written: else a ConfigError."""
+    return _check_writable(path, key, want_dir=False)
+
+
+def _check_writable(path: str | Path, key: str, *, want_dir: bool) -> Path:
     p = Path(path)
-    reason = _unwritable_reason(p.absolute(), want_dir=False)
+    reason = _unwritable_reason(p.absolute(), want_dir=want_dir)
     if reason:
         raise ConfigError(key, f"{p} cannot be written: {reason}")
     return p
