@@ -98,7 +98,6 @@ def paired_test(before: Sequence[float], after: Sequence[float], *, seed: int = 
     difference, no interval; all differences equal -> that difference as a zero-width interval.
     """
     import numpy as np
-    from scipy import stats
 
     if len(before) != len(after):
         raise ValueError(f"paired_test needs pairs: {len(before)} values before, {len(after)} after")
