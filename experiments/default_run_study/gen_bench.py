@@ -14,12 +14,14 @@ import json
 import os
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as argen.train sets it: no spinning threads
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--settings", default="threads2,threads1,static,shape16x4,backward")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for every setting but threads1/threads2")
     args = ap.parse_args()
 
     import torch
@@ -34,6 +36,9 @@ def main() -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.eval()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base_threads = torch.get_num_threads()
     prompts = ["I have had a headache for three days and my vision is blurry. What should I do?",
                "Can you explain what my insurance deductible means for a specialist visit?"]
 
@@ -69,16 +74,17 @@ def main() -> None:
         if name == "threads1":
             torch.set_num_threads(1)
             s = run(2, 4, None)
-            torch.set_num_threads(2)
+            torch.set_num_threads(base_threads)
         elif name == "threads2":
             torch.set_num_threads(2)
             s = run(2, 4, None)
+            torch.set_num_threads(base_threads)
         elif name == "static":
             s = run(2, 4, "static")
-        elif name == "shape16x4":
-            s = run(4, 4, None) / 2  # per 8 sequences
         elif name == "shape8x1":
             s = run(8, 1, None)
+        elif name == "shape16x4":
+            s = run(4, 4, None) / 2  # 16 sequences, reported per 8
         elif name == "backward":
             s = backward_s()
         else:
