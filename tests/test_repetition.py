@@ -29,6 +29,10 @@ def test_a_repeated_clause_loops_and_plain_answers_do_not():
     assert longest_repeat_count("too short to judge") == 0
     # Case and punctuation do not hide a loop.
     assert loops("Stay calm, and rest. STAY CALM AND REST. " * 2)
+    # A clause said twice is restating, not a loop; three times is.
+    twice = "You should see a doctor about this pain soon. " * 2
+    assert longest_repeat_count(twice) == 2 and not loops(twice)
+    assert loops(twice + "You should see a doctor about this pain soon.")
 
 
 def test_looping_summary_counts_every_answer_with_text():

@@ -5,7 +5,9 @@ the same clause again and again. Judges score such answers unevenly, so the eval
 summary counts them directly: an answer *loops* when some run of ``N_WORDS`` consecutive words
 occurs at least ``MIN_REPEATS`` times in it. Eight words rarely recur verbatim in a
 five-sentence answer (a parallel list such as "call emergency services if you have ..." shares
-fewer words), while a loop repeats whole clauses.
+fewer words), while a loop repeats whole clauses. Three times, not two: SmolLM2-135M's untrained
+answers already say a clause twice in 28 of 64 bundled evaluation answers at 96 tokens (13 say
+one three times or more), so "twice" would call ordinary restating a loop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 N_WORDS = 8
-MIN_REPEATS = 2
+MIN_REPEATS = 3
 _WORD = re.compile(r"[a-z0-9']+")
 
 
