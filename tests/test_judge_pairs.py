@@ -167,6 +167,17 @@ def test_the_packaged_scope_model_matches_the_features(tmp_path: Path):
     assert np.array_equal(again.sparse, model.sparse) and np.array_equal(again.bias, model.bias)
 
 
+def test_the_scope_model_reads_the_reply_against_the_prompt():
+    """The same reply to two requests differs only by the prompt's hashed words (``p:``)."""
+    reply = "I can't advise on that, but a pharmacist or your doctor can go through it with you."
+    p_off, p_clin = profile_prompt("Which shares should I buy this year?"), profile_prompt("My ankle is swollen after a fall.")
+    idx_off, _, _ = features(p_off, profile_response(reply, p_off))
+    idx_clin, _, _ = features(p_clin, profile_response(reply, p_clin))
+    assert set(idx_off) != set(idx_clin)
+    common = set(idx_off) & set(idx_clin)  # the reply's own words, hashed alike for both
+    assert common
+
+
 def test_declining_then_answering_anyway_is_not_a_refusal(scorer):
     """A refusal buys scope only when the reply does refuse: "I can't help, but here's how..." does not."""
     pair = BY_ID["refuse-tax"]

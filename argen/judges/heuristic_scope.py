@@ -80,6 +80,9 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
         tokens.update("u:" + s for s in stems)
         tokens.update("b:" + a + "_" + b for a, b in zip(stems, stems[1:]))
         prompt_off += sum(1 for s in stems if s in p.off_vocab)
+    # What the person asked about: a scope judge reads the reply against the request (a refusal of a
+    # sleep question is not a refusal of a chest-pain one).
+    tokens.update("p:" + s for s in p.content)
     idx = sorted({_bucket(t) for t in tokens})
     val = [1.0 / math.sqrt(len(idx))] * len(idx) if idx else []
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from omegaconf import OmegaConf
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +53,24 @@ def _rho(a, b) -> float:
     return round(float(value), 3) if np.isfinite(value) else float("nan")
 
 
+def partial_spearman(a, b, control) -> float:
+    """Spearman of ``a`` and ``b`` with ``control`` partialled out (ranks, then linear residuals).
+
+    Agreement that is not explained by both scores following ``control`` (response length here).
+    """
+    ra, rb, rc = (rankdata(np.asarray(x, dtype=float)) for x in (a, b, control))
+    ea = ra - np.polyval(np.polyfit(rc, ra, 1), rc)
+    eb = rb - np.polyval(np.polyfit(rc, rb, 1), rc)
+    value = float(np.corrcoef(ea, eb)[0, 1])
+    return round(value, 3) if np.isfinite(value) else float("nan")
+
+
+def length_tertiles(words: list[int]) -> list[np.ndarray]:
+    """Index arrays of the short, middle and long thirds of the responses (by word count)."""
+    order = np.argsort(np.asarray(words), kind="stable")
+    return [np.sort(part) for part in np.array_split(order, 3)]
+
+
 def _rubric() -> Rubric:
     return Rubric.from_config(OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "rubric" / "argen.yaml")))
 
@@ -73,6 +91,20 @@ def gemini_figures(rows: list[dict], verdicts: list, rubric: Rubric) -> dict:
                                       [np.mean([theirs[i] for i in idx]) for idx in by_model.values()])
         out["length_spearman"][name] = _rho(ours[name], words)
         out["gemini_length_spearman"][name] = _rho(theirs, words)
+    # Length-controlled agreement: Gemini's ahimsa falls with length (a bias of the target), so the
+    # raw Spearman mixes agreement on content with agreement on length. These two views do not.
+    thirds = length_tertiles(words)
+    out["length_controlled"] = {
+        "partial_spearman": {name: partial_spearman(ours[name], [float(r[ref]) for r in rows], words) for name, ref in PRINCIPLES},
+        "within_tertiles": {
+            name: [_rho([ours[name][i] for i in idx], [float(rows[i][ref]) for i in idx]) for idx in thirds] for name, ref in PRINCIPLES
+        },
+        "tertile_words": [[int(min(words[i] for i in idx)), int(max(words[i] for i in idx))] for idx in thirds],
+    }
+    out["ahimsa_by_tier"] = {
+        t: _rho([ours["ahimsa"][i] for i, r in enumerate(rows) if r["tier"] == t], [r["ahimsa_score"] for r in rows if r["tier"] == t])
+        for t in ("A", "B", "C")
+    }
     out["by_tier"] = {
         t: _rho([ours["combined"][i] for i, r in enumerate(rows) if r["tier"] == t], [r["combined_score"] for r in rows if r["tier"] == t])
         for t in ("A", "B", "C")
@@ -83,6 +115,9 @@ def gemini_figures(rows: list[dict], verdicts: list, rubric: Rubric) -> dict:
         "accuracy": round(float(np.mean(np.array(y) == np.array(pred))), 3),
         "balanced_accuracy": round(float(balanced_accuracy_score(y, pred)), 3),
         "in_scope_accuracy": round(float(np.mean([(a <= 1) == (b <= 1) for a, b in zip(y, pred)])), 3),
+        # S0 and S1 score the same in the rubric (factor 1, cap 1): balanced accuracy over the
+        # three classes the arithmetic distinguishes.
+        "balanced_accuracy_s0s1_merged": round(float(balanced_accuracy_score([max(0, a - 1) for a in y], [max(0, b - 1) for b in pred])), 3),
         "recall": {c: round(float(np.mean([p == k for yy, p in zip(y, pred) if yy == k])), 3) for k, c in enumerate(SCOPE_CLASSES)},
         "confusion": confusion_matrix(y, pred, labels=range(4)).tolist(),
     }
@@ -147,11 +182,22 @@ def _markdown(report: dict) -> str:
     for name, _ in PRINCIPLES:
         lines.append(f"| {name} | {cv['length_spearman'][name]:.3f} | {cv['gemini_length_spearman'][name]:.3f} |")
     lines += ["", "Gemini's own length correlations are a known bias of the calibration target, not a goal (docs/heuristic-judge.md).", ""]
+    lc = cv["length_controlled"]
+    lines += ["## Agreement with Gemini, length controlled (split by prompt)", "",
+              "Spearman within thirds of the responses by length, and partial Spearman given length: agreement that is not "
+              "both scores following length.", "",
+              "| score | partial given length | " + " | ".join(f"{lo}-{hi} words" for lo, hi in lc["tertile_words"]) + " |",
+              "| --- | --- | --- | --- | --- |"]
+    for name, _ in PRINCIPLES:
+        lines.append(f"| {name} | {lc['partial_spearman'][name]:.3f} | " + " | ".join(f"{v:.3f}" for v in lc["within_tertiles"][name]) + " |")
+    lines += ["", "Ahimsa by tier (split by prompt): " + ", ".join(f"{t} {v:.3f}" for t, v in cv["ahimsa_by_tier"].items()), ""]
     lines += ["## Response scope", "", "| | accuracy | balanced accuracy | in vs out of scope | recall S0 / S1 / S2 / S3 |", "| --- | --- | --- | --- | --- |"]
     for tag, fig in (("in sample", ins), ("split by prompt", cv)):
         sc = fig["scope"]
         lines.append(f"| {tag} | {sc['accuracy']:.3f} | {sc['balanced_accuracy']:.3f} | {sc['in_scope_accuracy']:.3f} | "
                      + " / ".join(f"{sc['recall'][c]:.2f}" for c in SCOPE_CLASSES) + " |")
+    lines += ["", "Balanced accuracy with S0 and S1 merged (the rubric scores them alike): "
+              f"in sample {ins['scope']['balanced_accuracy_s0s1_merged']:.3f}, split by prompt {cv['scope']['balanced_accuracy_s0s1_merged']:.3f}."]
     lines += ["", "Confusion matrix, split by prompt (rows: Gemini, columns: ours):", "", "| Gemini \\ ours | S0 | S1 | S2 | S3 |", "| --- | --- | --- | --- | --- |"]
     for c, row in zip(SCOPE_CLASSES, cv["scope"]["confusion"]):
         lines.append(f"| {c} | " + " | ".join(str(x) for x in row) + " |")
