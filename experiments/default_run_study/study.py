@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from argen.reporting.metrics import append_jsonl, read_jsonl  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "runs.jsonl"
 
 
@@ -86,8 +89,7 @@ def main() -> None:
         "headline": ev.get("headline"),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    append_jsonl(RESULTS, row)
     print(json.dumps(row, indent=1))
     sys.exit(proc.returncode)
 
@@ -95,7 +97,7 @@ def main() -> None:
 def _periodic_seconds(metrics: Path) -> float:
     if not metrics.exists():
         return 0.0
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(metrics)
     return sum(float(r.get("eval/seconds", 0) or 0) for r in rows)
 
 
