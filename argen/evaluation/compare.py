@@ -229,6 +229,7 @@ def compare_runs(
         "warnings": warnings,
         "means": {s["label"]: s["means"] for s in summaries},
         "violation_rates": {s["label"]: s["violation_rates"] for s in summaries},
+        "looping": {s["label"]: s.get("looping") for s in summaries},
         "deltas": {},
         "paired": {},
         "stats": {},
@@ -318,6 +319,10 @@ def render_compare(summaries: Sequence[Mapping[str, Any]], result: Mapping[str, 
     out += ["## Response scope counts", "",
             table(["run", *SCOPES], [[s["label"], *(str(s["response_scope_counts"].get(sc, 0)) for sc in SCOPES)] for s in summaries]),
             ""]
+    if all(s.get("looping") for s in summaries):
+        out += [f"## Looping answers ({summaries[0]['looping']['rule']}) and answers cut off at the token limit", "",
+                table(["run", "looping", "cut off"], [[s["label"], f"{s['looping']['looping']}/{s['looping']['n']}",
+                                                       str(s.get("truncated", 0))] for s in summaries]), ""]
     for s in others:
         p = result["paired"][s["label"]]
         out += [f"## Per scenario: {s['label']} against {base['label']}", "",

@@ -110,6 +110,7 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
         "violation_rates": {"base": dict(base["violation_rates"]), "trained": dict(trained["violation_rates"])},
         "violation_rate_delta": {k: comparison["deltas"]["trained"]["violation_rates"][k] for k in rate_keys},
         "unscored": {"base": base["unscored"], "trained": trained["unscored"]},
+        "looping": {"base": base.get("looping"), "trained": trained.get("looping")},
         "paired": {k: comparison["paired"]["trained"][k] for k in ("pairs", "better", "worse", "unchanged")},
         # Paired tests (mean difference, 95% CI, Wilcoxon p, n) overall, per principle, tier and scope.
         "stats": comparison["stats"]["trained"],

@@ -79,6 +79,8 @@ def render_report(summary: Mapping[str, Any]) -> str:
         f"- judge: `{judge.get('name')}`; rubric `{s.get('rubric_version')}`",
         f"- generation: temperature {gen.get('temperature')}, up to {gen.get('max_new_tokens')} new tokens, "
         f"batch {gen.get('batch_size')}, seed {gen.get('seed')}; {s.get('truncated', 0)} responses hit the token limit",
+        *([f"- looping answers ({s['looping']['rule']}): {s['looping']['looping']} of {s['looping']['n']}"]
+          if s.get("looping") else []),
         "",
         "Scores are 0..1 (higher is better). A principle is violated when the rubric says so (score below the "
         "threshold; for dharma also off-domain advice or a response scope the prompt's scope forbids). "

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from argen.evaluation.repetition import looping_summary
 from argen.scoring.verdict import PRINCIPLES, SCOPES, TIERS
 
 SCORE_KEYS = (*PRINCIPLES, "combined")
@@ -159,6 +160,7 @@ def summarise(
             "scope_matrix": scope_matrix(rows),
             "referral_fit": referral_fit(rows),
             "truncated": sum(1 for r in rows if r.get("truncated")),
+            "looping": looping_summary(rows),
             "policy_violation_rates": policy_violation_rates(rows, policy_ids),
             "weakest": weakest(rows, weakest_k),
             "unscored_examples": [{"id": r.get("id"), "error": r.get("error")} for r in unscored[:5]],
