@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from argen.data.jsonl import append_record  # noqa: E402
+from argen.data.jsonl import append_record
 
 PRINCIPLES = ("ahimsa", "dharma", "helpfulness")
 
@@ -51,7 +49,7 @@ def build_scorer(reward: str):
 
 def reward_functions(scorer) -> list:
     """Three synchronous TRL reward functions reading one verdict per completion (the Scorer memoises)."""
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     def score(prompts, completions, tier, scope):
         requests = [

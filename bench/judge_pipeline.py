@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python bench/judge_pipeline.py` as well as `-m bench.judge_pipeline`
-    sys.path.insert(0, str(REPO))
 
-from argen.judges.cache import VerdictCache  # noqa: E402
-from argen.judges.openai_judge import OpenAIJudge  # noqa: E402
-from argen.scoring.build import build_scorer  # noqa: E402
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest, Verdict  # noqa: E402
-from tests.chat_server import GOOD_VERDICT, ChatServer  # noqa: E402
+from argen.judges.cache import VerdictCache
+from argen.judges.openai_judge import OpenAIJudge
+from argen.scoring.build import build_scorer
+from argen.types import PRINCIPLES, JudgeRequest, Verdict
+from tests.chat_server import GOOD_VERDICT, ChatServer
 
 RESPONSES = 64
 LATENCY_S = 0.2
