@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-
 from argen.judges.cache import VerdictCache
 from argen.judges.openai_judge import OpenAIJudge
 from argen.scoring.build import build_scorer
@@ -45,7 +43,9 @@ KEY_ENV = "ARGEN_BENCH_JUDGE_KEY"
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    conf = REPO / "conf"
+    from argen.config import CONF_DIR
+
+    conf = Path(CONF_DIR)
     name = "score" if (conf / "score.yaml").exists() else "train"
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         return compose(config_name=name, overrides=overrides)

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-
 from argen.data.jsonl import read_records
 from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows
 
@@ -40,9 +38,10 @@ def _prepare_model() -> str:
     """Convert the packaged SmolLM2 once before timing anything (a no-op when it is cached)."""
     from omegaconf import OmegaConf
 
+    from argen.config import CONF_DIR
     from argen.models import resolve_model
 
-    return resolve_model(OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "smollm2.yaml")))
+    return resolve_model(OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "smollm2.yaml")))
 
 
 def run(quick: bool = False) -> dict[str, Any]:
