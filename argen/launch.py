@@ -51,6 +51,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from argen.config import resolve_config_path
+from argen.data.atomic import write_atomic
 from argen.errors import ArgenError, ConfigError
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
@@ -89,10 +90,8 @@ def write_worker_config(cfg: DictConfig, run_dir: str | Path) -> Path:
     from argen.config import to_plain
 
     path = config_file(run_dir)
-    tmp = path.with_name(f".{WORKER_CONFIG}.{os.getpid()}.tmp")
     # Resolved here, once: `${now:}` and `${hydra:...}` mean the same thing in every rank.
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
-    os.replace(tmp, path)
+    write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
     return path
 
 
@@ -216,9 +215,7 @@ def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
     """Record how a job ended (``completed`` | ``failed`` | ``interrupted``) in ``RUN_DIR/status.json``."""
     path = Path(run_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"status": status, **fields}, indent=2, default=str))
-    os.replace(tmp, path)  # a reader never sees half a file
+    write_atomic(path, json.dumps({"status": status, **fields}, indent=2, default=str))
     return path
 
 
@@ -282,9 +279,7 @@ def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, 
         "error": how,
         "headline": f"eval failed ({how}); evaluate with: python -m argen.evaluate checkpoint={result_dir}",
     }
-    tmp = summary_path.with_name(f".summary.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(updated, indent=2, default=str))
-    os.replace(tmp, summary_path)
+    write_atomic(summary_path, json.dumps(updated, indent=2, default=str))
     if signum is not None:
         raise SystemExit(128 + signum)
     return updated

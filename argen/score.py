@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
+from argen.data.atomic import write_atomic
 from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
 
 PROG = "argen.score"
@@ -91,12 +92,6 @@ def summary_path(output: Path) -> Path:
     return output.with_name(stem + ".summary.json")
 
 
-def _drop_torn_tail(path: Path) -> None:
-    dropped = drop_torn_tail(path)
-    if dropped:
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, dropped)
-
-
 def _read_output(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
@@ -127,7 +122,7 @@ def resume_state(
     """
     if not output.is_file():
         return set(), 0
-    _drop_torn_tail(output)
+    drop_torn_tail(output)
     by_line = {r.line: r for r in inputs}
     rows = _read_output(output)
     done: set[int] = set()
@@ -222,7 +217,7 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
 
     from argen.evaluation.summary import summarise
     from argen.scoring.build import build_scorer
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     src, out = check_settings(cfg)
     every_row = read_inputs(src)
@@ -289,16 +284,14 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     if audit_block is not None:
         summary["audit"] = audit_block
     path = summary_path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(summary_text(summary, path), flush=True)
     return summary
 
 
 def summary_text(summary: Mapping[str, Any], path: Path) -> str:
     """What the command prints: overall means and violation rates, then per tier and per scope."""
-    from argen.evaluation.summary import number, percent
+    from argen.reporting.summaries import number, percent
 
     def block(name: str, b: Mapping[str, Any]) -> str:
         m, v = b["means"], b["violation_rates"]

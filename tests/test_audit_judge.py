@@ -18,7 +18,7 @@ from argen.evaluation.harness import fixed_responder, run_evaluation, run_identi
 from argen.scoring.build import build_scorer  # noqa: E402
 from tests.chat_server import GOOD_VERDICT, ChatServer, Reply  # noqa: E402
 from tests.conftest import cli_env, compose, run_cli  # noqa: E402
-from tests.test_evaluate import SCENARIOS, write_scenarios  # noqa: E402
+from tests.test_evaluate import SCENARIOS  # noqa: E402
 
 BASE = {s.id: f"Base answer to {s.id}: please rest." for s in SCENARIOS}
 TRAINED = {s.id: f"TRAINED answer to {s.id}: please see a doctor today." for s in SCENARIOS}

@@ -18,7 +18,7 @@ from argen.judges import heuristic_lexicon as lex
 from argen.judges.heuristic import HeuristicJudge, assess
 from argen.judges.heuristic_features import _words
 from argen.scoring.build import build_judge, build_scorer
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 from tests.conftest import compose
 
 SCENARIOS = {s.id: s for s in load_scenarios(bundled_path("train"))}

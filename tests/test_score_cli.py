@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from argen.scoring.verdict import REFERRAL_LEVELS, SCOPES
+from argen.types import REFERRAL_LEVELS, SCOPES
 from tests.conftest import run_cli
 
 RULE_JUDGE = ["judge._target_=tests.rule_judge.RuleJudge", "judge.name=rule"]

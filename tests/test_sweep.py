@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from argen.config import validate_train_config
 from argen.launch import write_status
 from argen.reporting.metrics import append_jsonl
-from argen.summarize import last_quarter, plot_series, summarize
+from argen.reporting.summaries import last_quarter
+from argen.summarize import plot_series, summarize
 from tests.conftest import CONF, compose, run_cli
 
 
@@ -145,7 +146,7 @@ def test_summary_carries_evaluation_scores(sweep_dir):
     assert rows[0]["eval_trained_violations_any"] == 0.1 and rows[0]["eval_delta_combined"] == 0.2
     assert rows[0]["eval_scenarios"] == 16 and "eval_headline" not in rows[0]
     # An evaluation summary block (means + violation rates) is read too.
-    from argen.summarize import evaluation_columns
+    from argen.evaluation.sweep_jobs import evaluation_columns
 
     assert evaluation_columns({"trained": {"means": {"combined": 0.9}, "violation_rates": {"any": 0.05}}}) == {
         "eval_trained_combined": 0.9, "eval_trained_violations_any": 0.05}

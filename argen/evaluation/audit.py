@@ -19,11 +19,12 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError
 from argen.scoring.pipeline import ScoredResponse, Scorer
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest
+from argen.types import PRINCIPLES, JudgeRequest
 
-CONF_JUDGE_DIR = Path(__file__).resolve().parents[2] / "conf" / "judge"
+CONF_JUDGE_DIR = Path(CONF_DIR) / "judge"
 AUDIT_KEY = "audit"
 SCORE_KEYS = (*PRINCIPLES, "combined")
 # A change smaller than this is "no change" (scores are rounded to 4 places in rows).

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from argen.errors import ConfigError
 from argen.judges.base import Judge
 from argen.scoring.pipeline import Scorer
-from argen.scoring.rubric import Rubric
+from argen.scoring.rubric import Rubric, rubric_data
 
 # Keys of the `judge` node that configure the Scorer, not the judge itself.
 SCORER_KEYS = ("on_error", "max_error_rate")
@@ -60,7 +60,7 @@ def build_policies(cfg: Mapping[str, Any]):
     from argen.policy.engine import PolicyEngine
 
     # The referral/scope policies read the rubric's own tables (data.argen.rubric).
-    return PolicyEngine.from_config(_plain(node), rubric=build_rubric(cfg))
+    return PolicyEngine.from_config(_plain(node), rubric=rubric_data(build_rubric(cfg)))
 
 
 def build_scorer(cfg: Mapping[str, Any], *, rubric_mode: str | None = None) -> Scorer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,10 +16,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from argen.config import load_configured_scenarios, to_plain, validate_train_config
+from argen.data.atomic import write_atomic
 from argen.data.dataset import build_dataset
 from argen.data.jsonl import write_records
 from argen.reporting.metrics import quarter_means, read_jsonl, series
+from argen.reporting.tracking import setup_tracking
 from argen.rewards.registry import build_reward_functions
+from argen.runtime import is_main_process
 from argen.scoring.build import build_scorer
 from argen.training.checkpoints import LatestPointerCallback, latest_checkpoint
 from argen.training.preemption import PreemptionCallback, PreemptionGuard
@@ -29,46 +31,12 @@ from argen.training.resume import check_same_config, resolve_resume
 log = logging.getLogger(__name__)
 
 
-def is_main_process() -> bool:
-    """Rank 0 (or a single process): the only one that writes run files."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def save_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
     """Write the resolved config (no secrets: judges hold only the *name* of their key variable)."""
     path = run_dir / "config.yaml"
     # Write then rename: worker ranks read this file while rank 0 may be rewriting it.
-    tmp = path.with_name(f".config.yaml.{os.getpid()}.tmp")
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
-    os.replace(tmp, path)
+    write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
     return path
-
-
-def setup_tracking(cfg: DictConfig, run_dir: Path) -> None:
-    """Point wandb at the run dir; offline unless a key is present or mode=online."""
-    if cfg.logging.backend != "wandb":
-        os.environ.setdefault("WANDB_DISABLED", "true")
-        return
-    mode = cfg.logging.get("mode", "auto")
-    if mode == "auto":
-        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-    os.environ["WANDB_MODE"] = mode
-    os.environ["WANDB_DIR"] = str(run_dir)
-    os.environ["WANDB_PROJECT"] = str(cfg.logging.get("project", "argen"))
-    if cfg.logging.get("entity"):
-        os.environ["WANDB_ENTITY"] = str(cfg.logging.entity)
-    if is_main_process():
-        import wandb
-
-        wandb.init(
-            project=os.environ["WANDB_PROJECT"],
-            entity=cfg.logging.get("entity"),
-            dir=str(run_dir),
-            mode=mode,
-            name=run_dir.name,
-            tags=list(cfg.logging.get("tags") or []),
-            config=to_plain(cfg),
-        )
 
 
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -237,22 +205,3 @@ def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], start
 
     summary.update(watching_summary(run_dir / "metrics.jsonl"))  # resources, periodic eval, final reward weights
     return summary
-
-
-def summary_line(summary: dict[str, Any]) -> str:
-    """The one line printed when a run ends: what happened and where everything went."""
-    parts = [f"argen: trained {summary.get('steps', 0)} steps in {summary.get('wall_s', 0):.0f}s"]
-    q = summary.get("quarters", {}).get("reward")
-    if q:
-        parts.append(f"reward first quarter {q['first']:.3f} -> last quarter {q['last']:.3f}")
-    trend = (summary.get("periodic_eval") or {}).get("trend") or {}
-    if trend.get("headline"):
-        parts.append(trend["headline"])  # learning during the run, with its paired test
-    ev = summary.get("evaluation") or {}
-    if ev.get("headline"):
-        parts.append(ev["headline"])
-    run_dir = summary.get("run_dir", ".")
-    files = ["config.yaml", "metrics.jsonl", "reward_curve.png", "final_model/", "summary.json"]
-    files += [name for name in ("completions.jsonl", "periodic_eval.jsonl", "eval/") if (Path(run_dir) / name).exists()]
-    parts.append(f"run dir {run_dir} ({', '.join(files)})")
-    return "; ".join(parts)
