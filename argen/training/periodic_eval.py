@@ -29,7 +29,8 @@ from typing import Any
 
 from argen.data.scenarios import Scenario
 from argen.evaluation.generation import Generation, GenerationSettings, generate_batch
-from argen.errors import ConfigError, JudgeError
+from argen.config_schema import EvalConfig
+from argen.errors import JudgeError
 from argen.scoring.pipeline import Scorer
 from argen.scoring.verdict import PRINCIPLES, JudgeRequest
 
@@ -37,14 +38,8 @@ log = logging.getLogger(__name__)
 
 
 def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
-    """Validate ``eval.periodic_limit`` (the rest of ``eval`` is checked by argen.config)."""
-    value = ev.get("periodic_limit")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
-    limit = ev.get("limit")
-    if value is not None and isinstance(limit, int) and value > limit:
-        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
-                          f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
+    """Validate ``eval.periodic_limit`` with the rest of ``eval`` (argen.config_schema.EvalConfig)."""
+    EvalConfig.parse(ev)
 
 
 def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario], settings: GenerationSettings, *,
