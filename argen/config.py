@@ -50,12 +50,11 @@ def scenario_path(data: Mapping[str, Any], split: str) -> Path:
 def load_configured_scenarios(data: Any, split: str) -> list[Scenario]:
     """Load (and fully validate) the scenarios a command uses: a ``data`` node (mapping or a
     typed :class:`~argen.config_schema.DataConfig`)."""
-    if not isinstance(data, Mapping):  # a typed node
-        data = {"path": data.path, "limit": data.limit}
-    limit = data.get("limit")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ConfigError("data.limit", f"must be a positive integer or null, got {limit!r}")
-    return load_scenarios(scenario_path(data, split), limit)
+    from argen.config_schema import DataConfig  # same layer; imported here as it imports this module
+
+    if not isinstance(data, DataConfig):
+        data = DataConfig.parse(data)  # the one data.limit check
+    return load_scenarios(scenario_path({"path": data.path}, split), data.limit)
 
 
 def check_no_missing_values(cfg: DictConfig) -> None:
