@@ -120,6 +120,9 @@ def test_a_launched_rank_takes_its_process_count_from_world_size():
     assert launched.num_processes == 2 and launched.launched
     with pytest.raises(ConfigError, match="hardware.launcher"):
         HardwareConfig.parse({**node, "num_processes": 2})  # not launched: someone must start the second process
+    # A config.yaml recorded under an outside launcher by earlier versions still resumes under one.
+    old = HardwareConfig.parse({**node, "num_processes": 2, "launcher": "external"}, world_size=2)
+    assert old.launched and old.num_processes == 2 and old.launcher == "none"
 
 
 def test_judge_node_split_is_declared_once():

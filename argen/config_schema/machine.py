@@ -92,9 +92,13 @@ class HardwareConfig:
         if not is_int(n) or n < 1:
             raise ConfigError("hardware.num_processes", f"must be a positive integer, got {n!r}")
         launcher = hw.get("launcher") or "none"
-        if launcher == "external":  # what runs under an outside launcher recorded before the schema
-            raise ConfigError("hardware.launcher", "'external' is no longer a value to set: a process started by "
-                              "an outside launcher (WORLD_SIZE > 1) is recognised by itself; use none, torchrun or accelerate")
+        if launcher == "external":
+            # What earlier versions recorded for a run under an outside launcher: resuming such a run
+            # under one again still works; as a value to set it never meant anything.
+            if world_size is None:
+                raise ConfigError("hardware.launcher", "'external' is not a value to set: a process started by an outside "
+                                  "launcher (WORLD_SIZE > 1) is recognised by itself; use none, torchrun or accelerate")
+            launcher = "none"
         if launcher not in LAUNCHERS:
             raise ConfigError("hardware.launcher", f"must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
         launched = world_size is not None
