@@ -23,25 +23,21 @@ from omegaconf import DictConfig, ListConfig  # noqa: E402
 from argen.config import CONF_DIR  # noqa: E402
 from argen.errors import ConfigError, user_errors  # noqa: E402
 
-LOGGING_BACKENDS = ("none", "wandb")
-
 log = logging.getLogger("argen.evaluate")
 
 
 def check_settings(cfg: DictConfig) -> None:
     """Generation keys and the logging backend, each error naming its key."""
+    from argen.config_schema import LoggingConfig, is_int, is_number, positive_int
+
     temp = cfg.get("temperature")
-    if isinstance(temp, bool) or not isinstance(temp, (int, float)) or temp < 0:
+    if not is_number(temp) or temp < 0:
         raise ConfigError("temperature", f"must be a number >= 0 (0 = greedy), got {temp!r}")
     for key in ("max_new_tokens", "batch_size"):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    if isinstance(cfg.get("seed"), bool) or not isinstance(cfg.get("seed"), int):
+        positive_int(cfg.get(key), key)
+    if not is_int(cfg.get("seed")):
         raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
-    backend = cfg.logging.get("backend", "none")
-    if backend not in LOGGING_BACKENDS:
-        raise ConfigError("logging.backend", f"must be one of {', '.join(LOGGING_BACKENDS)}, got {backend!r}")
+    LoggingConfig.parse(cfg.logging)
 
 
 def resolve_checkpoint(value: Any) -> Path:

@@ -25,6 +25,7 @@ import hydra
 from omegaconf import DictConfig
 
 from argen.config import CONF_DIR
+from argen.config_schema import positive_int
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 from argen.data.atomic import write_atomic
 from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
@@ -182,13 +183,8 @@ def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
         raise ConfigError("input", f"is required: {usage}")
     if not cfg.get("output"):
         raise ConfigError("output", f"is required: {usage}")
-    for key in ("batch_size",):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    limit = cfg.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError("limit", f"must be a positive integer or null, got {limit!r}")
+    positive_int(cfg.get("batch_size"), "batch_size")
+    positive_int(cfg.get("limit"), "limit", allow_none=True)
     src, out = Path(str(cfg.input)), Path(str(cfg.output))
     if not src.is_file():
         raise DataError(src, "input file not found")

@@ -87,24 +87,25 @@ def main(cfg: DictConfig) -> dict | None:
 
 def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
     """Validate, then train here or in fresh worker processes (``isolate``: every multirun job)."""
-    from argen.config import validate_train_config
     from argen.training.resume import resume_config
+    from argen.training.validation import validate_train_config
 
     cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
     if _in_distributed_worker():
-        # Started by an outside launcher: the process count is what it started.
+        # Started by an outside launcher: the process count is what it started (recorded in
+        # config.yaml; the typed hardware node knows it is a launched rank from WORLD_SIZE).
         with open_dict(cfg):
             cfg.hardware.num_processes = int(os.environ["WORLD_SIZE"])
-            cfg.hardware.launcher = "external"
-    validate_train_config(cfg)
+    # Every check, the judge's, the rubric's and the policies' included, before anything loads or starts.
+    settings = validate_train_config(cfg)
     check_run_outputs(cfg, run_dir)
     from argen.launch import needs_workers, preflight, run_after_training
 
-    preflight(cfg)  # visible GPUs, the model's weights: before anything loads or starts
-    if needs_workers(cfg, isolate) and not _in_distributed_worker():
+    preflight(cfg, settings)  # visible GPUs, the model's weights: before anything loads or starts
+    if needs_workers(settings, isolate) and not _in_distributed_worker():
         from argen.launch import launch_workers
 
-        summary = launch_workers(cfg, run_dir)
+        summary = launch_workers(cfg, run_dir, settings)
     else:
         from argen.training.runner import run_training
 

@@ -143,7 +143,7 @@ def test_built_from_config_and_bad_options_name_the_judge_key():
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:
         build_judge(compose("score", ["+judge.ideal_word=120"]))
-    assert err.value.key == "judge" and "ideal_word" in str(err.value)
+    assert err.value.key == "judge.ideal_word" and "is not a setting of argen.judges.heuristic.HeuristicJudge" in str(err.value)
     with pytest.raises(ConfigError):
         build_judge(compose("score", ["+judge.off_domain_share=0"]))
 

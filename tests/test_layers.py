@@ -19,18 +19,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("argen.rewards",),
     ("argen.scoring",),
     ("argen.judges", "argen.policy"),
-    ("argen.types", "argen.errors", "argen.runtime", "argen.config", "argen.data", "argen.models", "argen.reporting"),
+    ("argen.types", "argen.errors", "argen.runtime", "argen.config", "argen.config_schema", "argen.data", "argen.models", "argen.reporting"),
 )
-
-# Imports the layer order does not yet hold, each with the work that removes it. Part 1 of issue
-# 13 (typed config) moves these per-group checks out of config.py into the schemas.
-PENDING = {
-    ("argen/config.py", "argen.rewards.registry"),
-    ("argen/config.py", "argen.training.adaptive_weights"),
-    ("argen/config.py", "argen.training.beta_schedule"),
-    ("argen/config.py", "argen.training.completions_log"),
-    ("argen/config.py", "argen.training.periodic_eval"),
-}
 
 # judges and policy share a layer but are separate components: neither imports the other.
 SEPARATE = (("argen.judges", "argen.policy"),)
@@ -81,7 +71,7 @@ def layer_violations(package: Path = PACKAGE) -> list[str]:
         rel = str(path.relative_to(ROOT))
         for line, target in _argen_imports(path):
             there = _owner(target)
-            if there is None or (rel, target) in PENDING:
+            if there is None:
                 continue
             upward = there[0] < here[0]
             sideways = any({here[1], there[1]} == set(pair) for pair in SEPARATE)
@@ -93,12 +83,6 @@ def layer_violations(package: Path = PACKAGE) -> list[str]:
 
 def test_imports_point_down():
     assert layer_violations() == []
-
-
-def test_pending_exceptions_still_exist():
-    """An exception that is no longer needed is removed, so the list never hides a new one."""
-    found = {(str(p.relative_to(ROOT)), t) for p in PACKAGE.rglob("*.py") for _, t in _argen_imports(p)}
-    assert PENDING <= found, sorted(PENDING - found)
 
 
 def test_a_violation_names_file_and_line(tmp_path):

@@ -183,7 +183,7 @@ def test_a_bad_input_line_exits_2_naming_file_and_line(tmp_path, content, where,
         (["input=IN", "output=IN"], "config key 'output': is the input file"),
         (["input=IN", "output=OUT", "batch_size=0"], "config key 'batch_size'"),
         (["input=IN", "output=OUT", "limit=-3"], "config key 'limit'"),
-        (["input=IN", "output=OUT", "+judge.ideal_word=1"], "config key 'judge'"),
+        (["input=IN", "output=OUT", "+judge.ideal_word=1"], "config key 'judge.ideal_word': is not a setting of"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_key(tmp_path, args, message):

@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from argen.config import to_plain, validate_train_config
+from argen.config import to_plain
+from argen.training.validation import validate_train_config
 from argen.errors import ConfigError
 from argen.reporting.metrics import append_jsonl, periodic_steps, read_jsonl
 from argen.scoring.build import build_rubric

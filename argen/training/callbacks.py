@@ -310,34 +310,35 @@ def bind_trainer(trainer: Any) -> None:
             metrics.trainer = trainer
 
 
-def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]:
+def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any) -> list[TrainerCallback]:
     """The callbacks a run uses.
 
-    ``context`` carries what some of them need: ``scorer`` (the training scorer: periodic
-    evaluation and the completions log read through it), ``tokenizer`` and ``eval_scenarios``.
-    Call :func:`bind_trainer` once the trainer exists.
+    ``settings``: the run's typed config (:class:`argen.config_schema.TrainConfig`; parsed from
+    ``cfg`` when not given). ``context`` carries what some of them need: ``scorer`` (the training
+    scorer: periodic evaluation and the completions log read through it), ``tokenizer`` and
+    ``eval_scenarios``. Call :func:`bind_trainer` once the trainer exists.
     """
-    from argen.config import to_plain
+    from argen.config_schema import TrainConfig
     from argen.training.beta_schedule import BetaSchedule
 
+    if settings is None:
+        settings = TrainConfig.parse(cfg)
     run_dir = Path(run_dir)
     metrics = TrainerMetrics()
     scorer = context.get("scorer")
-    seed = int(cfg.get("seed", 0) or 0)
     callbacks: list[TrainerCallback] = []
 
     recorder = None
-    completions = to_plain(cfg.get("completions")) or {}
-    if scorer is not None and int(completions.get("every_n_steps", 0) or 0) > 0 and is_main_process():
+    completions = settings.completions
+    if scorer is not None and completions.every_n_steps > 0 and is_main_process():
         from argen.training.completions_log import CompletionRecorder
 
         recorder = CompletionRecorder()
         recorder.attach(scorer)
 
     periodic = None
-    ev = cfg.get("eval") or {}
-    every = int(ev.get("every_n_steps", 0) or 0)
-    if every > 0:
+    ev = settings.eval
+    if ev.every_n_steps > 0:
         scenarios = context.get("eval_scenarios")
         tokenizer = context.get("tokenizer")
         if scorer is None or tokenizer is None or not scenarios:
@@ -346,29 +347,26 @@ def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]
 
         from argen.evaluation.generation import settings_from_config
 
-        limit = ev.get("periodic_limit") or ev.get("limit")
+        limit = ev.periodic_limit or ev.limit
         gen = settings_from_config(cfg)  # exactly the end-of-training evaluation's settings
         evaluator = PeriodicEvaluator(
             scorer, tokenizer, list(scenarios)[: int(limit)] if limit else list(scenarios),
             system_prompt=gen.system_prompt, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
             batch_size=gen.batch_size, seed=gen.seed,
         )
-        periodic = PeriodicEvalCallback(evaluator, every, metrics, run_dir / "periodic_eval.jsonl", recorder)
+        periodic = PeriodicEvalCallback(evaluator, ev.every_n_steps, metrics, run_dir / "periodic_eval.jsonl", recorder)
 
     # Order matters within one event: the step clock stops before evaluation starts.
     callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
-    grpo = to_plain(cfg.get("grpo")) or {}
-    callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(grpo), metrics))
-    reward = to_plain(cfg.get("reward")) or {}
-    if reward.get("adaptive", False):
+    callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(settings.grpo), metrics))
+    if settings.reward.adaptive:
         from argen.training.adaptive_weights import adapt_settings
 
-        callbacks.append(AdaptiveWeightsCallback(adapt_settings(reward), metrics, run_dir / "metrics.jsonl"))
+        callbacks.append(AdaptiveWeightsCallback(adapt_settings(settings.reward), metrics, run_dir / "metrics.jsonl"))
     if recorder is not None:
-        wandb_on = bool(cfg.get("logging")) and cfg.logging.get("backend") == "wandb"
         callbacks.append(CompletionsLogCallback(
-            recorder, int(completions["every_n_steps"]), int(completions.get("sample", 4)),
-            run_dir / "completions.jsonl", seed=seed, wandb_table=wandb_on,
+            recorder, completions.every_n_steps, completions.sample,
+            run_dir / "completions.jsonl", seed=settings.seed, wandb_table=settings.logging.backend == "wandb",
         ))
     if periodic is not None:
         callbacks.append(periodic)

@@ -18,20 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from argen.errors import ConfigError
 from argen.reporting.metrics import append_jsonl
 from argen.reporting.summaries import COMPLETION_TABLE_COLUMNS, table_data
 from argen.scoring.pipeline import Key, Scorer, ScoredResponse, request_key
-
-def check_completions_config(node: Mapping[str, Any] | None) -> None:
-    """Validate the ``completions`` node (every_n_steps >= 0, sample >= 1)."""
-    node = node or {}
-    every = node.get("every_n_steps", 0)
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-        raise ConfigError("completions.every_n_steps", f"must be an integer >= 0 (0 = off), got {every!r}")
-    sample = node.get("sample", 4)
-    if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
-        raise ConfigError("completions.sample", f"must be a positive integer, got {sample!r}")
 
 
 class CompletionRecorder:

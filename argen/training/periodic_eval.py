@@ -23,28 +23,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from argen.data.scenarios import Scenario
 from argen.evaluation.generation import Generation, GenerationSettings, generate_batch
-from argen.errors import ConfigError, JudgeError
+from argen.errors import JudgeError
 from argen.reporting.summaries import periodic_metrics
 from argen.scoring.pipeline import Scorer
 from argen.types import JudgeRequest
 
 log = logging.getLogger(__name__)
-
-
-def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
-    """Validate ``eval.periodic_limit`` (the rest of ``eval`` is checked by argen.config)."""
-    value = ev.get("periodic_limit")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
-    limit = ev.get("limit")
-    if value is not None and isinstance(limit, int) and value > limit:
-        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
-                          f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
 
 
 def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario], settings: GenerationSettings, *,
