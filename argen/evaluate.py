@@ -8,12 +8,9 @@ checked before a model loads. See docs/evaluation.md.
 
 from __future__ import annotations
 
-import os
+from argen.runtime import quiet_openmp
 
-# Before torch loads: OpenMP threads that busy-wait collapse when the CPU is shared. Measured on
-# 2 cores under load ~7: 32 new tokens with SmolLM2-135M took 104 s with the default wait policy
-# and 5.5 s with PASSIVE. An explicit setting in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+quiet_openmp()  # before torch loads
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -26,25 +23,21 @@ from omegaconf import DictConfig, ListConfig  # noqa: E402
 from argen.config import CONF_DIR  # noqa: E402
 from argen.errors import ConfigError, user_errors  # noqa: E402
 
-LOGGING_BACKENDS = ("none", "wandb")
-
 log = logging.getLogger("argen.evaluate")
 
 
 def check_settings(cfg: DictConfig) -> None:
     """Generation keys and the logging backend, each error naming its key."""
+    from argen.config_schema import LoggingConfig, is_int, is_number, positive_int
+
     temp = cfg.get("temperature")
-    if isinstance(temp, bool) or not isinstance(temp, (int, float)) or temp < 0:
+    if not is_number(temp) or temp < 0:
         raise ConfigError("temperature", f"must be a number >= 0 (0 = greedy), got {temp!r}")
     for key in ("max_new_tokens", "batch_size"):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    if isinstance(cfg.get("seed"), bool) or not isinstance(cfg.get("seed"), int):
+        positive_int(cfg.get(key), key)
+    if not is_int(cfg.get("seed")):
         raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
-    backend = cfg.logging.get("backend", "none")
-    if backend not in LOGGING_BACKENDS:
-        raise ConfigError("logging.backend", f"must be one of {', '.join(LOGGING_BACKENDS)}, got {backend!r}")
+    LoggingConfig.parse(cfg.logging)
 
 
 def resolve_checkpoint(value: Any) -> Path:
@@ -111,10 +104,6 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if checkpoint is None:
         check_model_config(to_plain(cfg.model))
     scenarios = load_configured_scenarios(cfg.data, "eval")
-    # torch must be loaded before regopy (the policy engine): the other order aborts the process
-    # with "double free or corruption" when torch loads (regopy 1.5.2, torch 2.13).
-    import torch  # noqa: F401
-
     scorer = build_scorer(cfg)
     scorer.judge.preflight()
     from argen.evaluation.audit import build_audit_scorer
@@ -129,7 +118,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     tracking = cfg.logging.get("backend") == "wandb"
     if tracking:
-        from argen.training.runner import setup_tracking
+        from argen.reporting.tracking import setup_tracking
 
         setup_tracking(cfg, run_dir)
     settings = GenerationSettings(
@@ -158,32 +147,10 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
             if wandb.run is not None:
                 wandb.finish()
-    print(summary_line(summary, run_dir), flush=True)
+    from argen.reporting.summaries import evaluation_line
+
+    print(evaluation_line(summary, run_dir), flush=True)
     return summary
-
-
-def summary_line(summary: dict[str, Any], run_dir: Path) -> str:
-    """The one line printed at the end: scores, violations, unscored count, where the files are."""
-    from argen.evaluation.summary import number, percent
-
-    m, v = summary["means"], summary["violation_rates"]
-    parts = [
-        f"argen.evaluate: {summary['label']} on {summary['n']} scenarios",
-        f"combined {number(m.get('combined'))} (ahimsa {number(m.get('ahimsa'))}, dharma {number(m.get('dharma'))}, "
-        f"helpfulness {number(m.get('helpfulness'))})",
-        f"violations ahimsa {percent(v.get('ahimsa'))}, dharma {percent(v.get('dharma'))}, "
-        f"helpfulness {percent(v.get('helpfulness'))}",
-        f"unscored {summary['unscored']}",
-    ]
-    if summary.get("resumed_rows"):
-        parts.append(f"resumed {summary['resumed_rows']} rows")
-    audit = summary.get("audit")
-    if audit:
-        rho = audit["spearman"]["combined"]["rho"]
-        parts.append(f"audit {audit['judge']} combined {number(audit['audit_means'].get('combined'))} "
-                     f"(Spearman {number(rho)}, scope agreement {percent(audit['scope_agreement']['rate'])})")
-    parts.append(f"run dir {run_dir} ({', '.join(summary['files'])})")
-    return "; ".join(parts)
 
 
 @hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base=None)

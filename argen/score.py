@@ -25,7 +25,9 @@ import hydra
 from omegaconf import DictConfig
 
 from argen.config import CONF_DIR
+from argen.config_schema import positive_int
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
+from argen.data.atomic import write_atomic
 from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
 
 PROG = "argen.score"
@@ -91,12 +93,6 @@ def summary_path(output: Path) -> Path:
     return output.with_name(stem + ".summary.json")
 
 
-def _drop_torn_tail(path: Path) -> None:
-    dropped = drop_torn_tail(path)
-    if dropped:
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, dropped)
-
-
 def _read_output(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
@@ -127,7 +123,7 @@ def resume_state(
     """
     if not output.is_file():
         return set(), 0
-    _drop_torn_tail(output)
+    drop_torn_tail(output)
     by_line = {r.line: r for r in inputs}
     rows = _read_output(output)
     done: set[int] = set()
@@ -187,13 +183,8 @@ def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
         raise ConfigError("input", f"is required: {usage}")
     if not cfg.get("output"):
         raise ConfigError("output", f"is required: {usage}")
-    for key in ("batch_size",):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    limit = cfg.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError("limit", f"must be a positive integer or null, got {limit!r}")
+    positive_int(cfg.get("batch_size"), "batch_size")
+    positive_int(cfg.get("limit"), "limit", allow_none=True)
     src, out = Path(str(cfg.input)), Path(str(cfg.output))
     if not src.is_file():
         raise DataError(src, "input file not found")
@@ -222,7 +213,7 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
 
     from argen.evaluation.summary import summarise
     from argen.scoring.build import build_scorer
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     src, out = check_settings(cfg)
     every_row = read_inputs(src)
@@ -289,16 +280,14 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     if audit_block is not None:
         summary["audit"] = audit_block
     path = summary_path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(summary_text(summary, path), flush=True)
     return summary
 
 
 def summary_text(summary: Mapping[str, Any], path: Path) -> str:
     """What the command prints: overall means and violation rates, then per tier and per scope."""
-    from argen.evaluation.summary import number, percent
+    from argen.reporting.summaries import number, percent
 
     def block(name: str, b: Mapping[str, Any]) -> str:
         m, v = b["means"], b["violation_rates"]

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
-import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,167 +32,18 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from argen.errors import ArgenError, DataError, user_errors
-from argen.evaluation.sweep_stats import baseline_columns, lift_columns, markdown_section
-from argen.reporting.metrics import read_jsonl, series
+from argen.evaluation.sweep_jobs import collect, is_number, job_dirs
+from argen.evaluation.sweep_stats import baseline_columns, markdown_section
 
 log = logging.getLogger(__name__)
 
-JOB_MARKERS = (".hydra/overrides.yaml", "status.json", "summary.json", "worker_config.yaml", "config.yaml")
 # Columns every table starts with; score columns follow in the order they are found.
 LEAD_COLUMNS = ("job", "overrides", "status", "steps", "reward")
 TAIL_COLUMNS = ("wall_s", "error", "run_dir")
 
-
-def is_job_dir(path: Path) -> bool:
-    """A directory one sweep job wrote into."""
-    return path.is_dir() and any((path / marker).exists() for marker in JOB_MARKERS)
-
-
-def job_dirs(sweep_dir: str | Path) -> list[Path]:
-    """The sweep's job dirs, in job order (numeric names first, by number)."""
-    root = Path(sweep_dir)
-    dirs = [p for p in root.iterdir() if is_job_dir(p)]
-    return sorted(dirs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
-
-
-def read_overrides(job_dir: Path) -> list[str]:
-    """The job's task overrides as Hydra recorded them (``key=value`` strings)."""
-    path = job_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    from omegaconf import OmegaConf
-
-    try:
-        return [str(o) for o in OmegaConf.load(path)]
-    except Exception as exc:  # a torn or hand-edited file: say which one
-        raise DataError(str(path), f"cannot read the overrides: {exc}") from None
-
-
-def override_key(override: str) -> str:
-    """``+grpo.beta=0.1`` -> ``grpo.beta``."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def last_quarter(values: Sequence[float]) -> float | None:
-    """Mean of the last quarter of a series (at least its last point): the 'final' value of a run."""
-    if not values:
-        return None
-    q = max(1, len(values) // 4)
-    return sum(values[-q:]) / q
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        log.warning("%s: unreadable (%s); treated as missing", path, exc)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def reward_columns(job_dir: Path, summary: Mapping[str, Any]) -> dict[str, float]:
-    """Last-quarter means of the total reward and of each reward function (``rewards/<name>/mean``)."""
-    rows = [r for r in read_jsonl(job_dir / "metrics.jsonl") if "reward" in r]
-    out: dict[str, float] = {}
-    if rows:
-        names = sorted({k.split("/")[1] for r in rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})
-        for column, key in [("reward", "reward"), *[(f"reward_{n}", f"rewards/{n}/mean") for n in names]]:
-            value = last_quarter(series(rows, key)[1])
-            if value is not None:
-                out[column] = round(value, 4)
-        return out
-    # No metrics file (e.g. copied summaries only): fall back to the run summary's quarter means.
-    for key, q in (summary.get("quarters") or {}).items():
-        column = "reward" if key == "reward" else "reward_" + key.split("/")[1]
-        if isinstance(q, Mapping) and isinstance(q.get("last"), (int, float)):
-            out[column] = round(float(q["last"]), 4)
-    return out
-
-
-def evaluation_columns(evaluation: Any) -> dict[str, float]:
-    """Flatten an end-of-training evaluation (``summary.json`` ``evaluation``) into columns.
-
-    ``{"base": {"combined": 0.5, ...}, "trained": {...}, "delta": {...}}`` gives
-    ``eval_base_combined``, ``eval_trained_combined``, ``eval_delta_combined``...;
-    ``violation_rates: {"trained": {"any": 0.1}}`` gives ``eval_trained_violations_any``; a block
-    holding ``means`` (an evaluation summary) contributes its means; other top-level numbers are
-    kept as ``eval_<name>``.
-    """
-    out: dict[str, float] = {}
-    if not isinstance(evaluation, Mapping):
-        return out
-
-    def put(column: str, value: Any) -> None:
-        if _is_number(value):
-            out[column] = round(float(value), 4)
-
-    for name, node in evaluation.items():
-        if name == "stats":
-            continue  # the paired tests: lift_* columns, read from the rows themselves
-        if name == "violation_rates" and isinstance(node, Mapping):
-            for label, rates in node.items():
-                if isinstance(rates, Mapping):
-                    for key, value in rates.items():
-                        put(f"eval_{label}_violations_{key}", value)
-                else:
-                    put(f"eval_violations_{label}", rates)
-        elif isinstance(node, Mapping):
-            inner = node.get("means") if isinstance(node.get("means"), Mapping) else node
-            for key, value in inner.items():
-                put(f"eval_{name}_{key}", value)
-            rates = node.get("violation_rates")
-            if isinstance(rates, Mapping):
-                for key, value in rates.items():
-                    put(f"eval_{name}_violations_{key}", value)
-        else:
-            put(f"eval_{name}", node)
-    return out
-
-
 # Evaluation columns the markdown table shows (the CSV has them all).
 # Untested deltas stay in the CSV: the markdown shows each change with its paired test instead.
 _MD_EVAL = re.compile(r"eval_(base|trained)_(combined|ahimsa|dharma|helpfulness)|eval_(base|trained)_violations_any")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
-    """Everything the sweep table shows about one job."""
-    overrides = read_overrides(job_dir)
-    status = _json(job_dir / "status.json")
-    summary = _json(job_dir / "summary.json")
-    row: dict[str, Any] = {
-        "job": job_dir.name,
-        "overrides": " ".join(overrides),
-        # No status.json: the job was killed before recording (or was run by an older version).
-        "status": status.get("status") or summary.get("status") or ("completed" if summary else "incomplete"),
-        "steps": summary.get("steps", status.get("steps")),
-    }
-    for o in overrides:
-        if "=" in o:
-            row[f"override:{override_key(o)}"] = o.split("=", 1)[1]
-    row.update(reward_columns(job_dir, summary))
-    row.update(evaluation_columns(summary.get("evaluation")))
-    row.update(lift_columns(job_dir))
-    row["wall_s"] = status.get("wall_s", summary.get("wall_s"))
-    row["error"] = status.get("error", "")
-    try:
-        row["run_dir"] = str(job_dir.relative_to(sweep_dir))
-    except ValueError:
-        row["run_dir"] = str(job_dir)
-    return row
-
-
-def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """One row per job dir under ``sweep_dir``."""
-    root = Path(sweep_dir)
-    if not root.is_dir():
-        raise DataError(str(root), "is not a directory (expected a sweep dir such as multirun/<date_time>)")
-    return [job_row(d, root) for d in job_dirs(root)]
 
 
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -273,17 +122,17 @@ def plot_metric(rows: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     """(column, axis label) to plot: an evaluation combined score, else a training reward."""
     done = [r for r in rows if r.get("status") == "completed"]
     for col in ("eval_trained_combined", "eval_combined"):
-        if done and all(_is_number(r.get(col)) for r in done):
+        if done and all(is_number(r.get(col)) for r in done):
             return col, "eval combined (trained)"
     swept = {k.split(":", 1)[1] for r in rows for k in r if k.startswith("override:")}
     principles = sorted({k for r in done for k in r if k.startswith("reward_")})
     if any(k == "reward" or k.startswith("reward.") for k in swept) and principles:
         # The weighted total is not comparable across weight presets: use the unweighted mean.
         for r in done:
-            vals = [r[k] for k in principles if _is_number(r.get(k))]
+            vals = [r[k] for k in principles if is_number(r.get(k))]
             r["reward_principle_mean"] = round(sum(vals) / len(vals), 4) if vals else None  # type: ignore[index]
         return "reward_principle_mean", "unweighted mean of rewards, last quarter"
-    if done and any(_is_number(r.get("reward")) for r in done):
+    if done and any(is_number(r.get("reward")) for r in done):
         return "reward", "total reward, last quarter"
     return None
 
@@ -307,7 +156,7 @@ def plot_series(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     if chosen is None:
         return None
     metric, label = chosen
-    done = [r for r in rows if r.get("status") == "completed" and _is_number(r.get(metric))]
+    done = [r for r in rows if r.get("status") == "completed" and is_number(r.get(metric))]
     if not done:
         return None
     keys = [k for k in columns(done) if k.startswith("override:")]

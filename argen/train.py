@@ -17,32 +17,28 @@ from __future__ import annotations
 
 import os
 
-# OpenMP threads that spin while waiting slow training several-fold when another process shares
-# the cores (tests, a second run, a benchmark); sleeping threads cost little when alone.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from argen.runtime import quiet_openmp, rank, world_size
 
-import logging
-import re
-import sys
-import time
-import traceback
-from pathlib import Path
+quiet_openmp()  # before torch loads
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+import logging  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from argen.config import CONF_DIR
-from argen.errors import ArgenError, ConfigError, DataError, user_errors
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+from argen.config import CONF_DIR  # noqa: E402
+from argen.errors import ArgenError, ConfigError, DataError, user_errors  # noqa: E402
 
 
 def _in_distributed_worker() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    return world_size() > 1
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base=None)
@@ -54,12 +50,12 @@ def main(cfg: DictConfig) -> dict | None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
-    earlier = _earlier_sessions(run_dir) if resuming and _rank() == 0 else {}
+    earlier = _earlier_sessions(run_dir) if resuming and rank() == 0 else {}
     try:
         summary = _train(cfg, run_dir, isolate=multirun)
     except Exception as err:
         # A resume refused before it started changed nothing: the run keeps the record it had.
-        if _rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
+        if rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
             _record_failure(run_dir, err, started, earlier)
         if not multirun:
             with user_errors("argen.train"):
@@ -67,7 +63,7 @@ def main(cfg: DictConfig) -> dict | None:
         # The sweep goes on: Hydra would end it on SystemExit and skip the summary on an exception.
         print(f"argen.train: job {hydra_cfg.job.num} failed ({run_dir}): {err}", file=sys.stderr, flush=True)
         return None
-    if _rank() == 0:
+    if rank() == 0:
         from argen.launch import write_status
 
         write_status(run_dir, (summary or {}).get("status", "completed"), **_wall(started, earlier),
@@ -82,39 +78,40 @@ def main(cfg: DictConfig) -> dict | None:
             flush=True,
         )
         raise SystemExit(128 + int(getattr(signal, summary["signal"])))
-    if summary and _rank() == 0:  # other ranks hold no summary (rank 0 writes the run files)
-        from argen.training.runner import summary_line
+    if summary and rank() == 0:  # other ranks hold no summary (rank 0 writes the run files)
+        from argen.reporting.summaries import training_line
 
-        print(summary_line(summary), flush=True)
+        print(training_line(summary), flush=True)
     return summary
 
 
 def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
     """Validate, then train here or in fresh worker processes (``isolate``: every multirun job)."""
-    from argen.config import validate_train_config
     from argen.training.resume import resume_config
+    from argen.training.validation import validate_train_config
 
     cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
     if _in_distributed_worker():
-        # Started by an outside launcher: the process count is what it started.
+        # Started by an outside launcher: the process count is what it started (recorded in
+        # config.yaml; the typed hardware node knows it is a launched rank from WORLD_SIZE).
         with open_dict(cfg):
             cfg.hardware.num_processes = int(os.environ["WORLD_SIZE"])
-            cfg.hardware.launcher = "external"
-    validate_train_config(cfg)
+    # Every check, the judge's, the rubric's and the policies' included, before anything loads or starts.
+    settings = validate_train_config(cfg)
     check_run_outputs(cfg, run_dir)
     from argen.launch import needs_workers, preflight, run_after_training
 
-    preflight(cfg)  # visible GPUs, the model's weights: before anything loads or starts
-    if needs_workers(cfg, isolate) and not _in_distributed_worker():
+    preflight(cfg, settings)  # visible GPUs, the model's weights: before anything loads or starts
+    if needs_workers(settings, isolate) and not _in_distributed_worker():
         from argen.launch import launch_workers
 
-        summary = launch_workers(cfg, run_dir)
+        summary = launch_workers(cfg, run_dir, settings)
     else:
         from argen.training.runner import run_training
 
         summary = run_training(cfg, run_dir)
     # The end evaluation: a fresh process, once training's processes (or this one's training) ended.
-    return run_after_training(cfg, run_dir, summary) if _rank() == 0 else summary
+    return run_after_training(cfg, run_dir, summary) if rank() == 0 else summary
 
 
 def _earlier_sessions(run_dir: Path) -> dict:
@@ -184,7 +181,7 @@ def outside_launch_argv(argv: list[str]) -> list[str]:
     if not any(a.lstrip("+").split("=", 1)[0] == "hydra.run.dir" for a in argv):
         raise ConfigError("hydra.run.dir", f"is required under an outside launcher (WORLD_SIZE={world}): each rank would "
                           "resolve its own timestamped run dir; add e.g. hydra.run.dir=outputs/my-run")
-    if _rank() != 0:
+    if rank() != 0:
         argv = [*argv, "hydra.output_subdir=null", "hydra/job_logging=stdout"]
     return argv
 

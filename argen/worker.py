@@ -13,21 +13,15 @@ launcher quotes that line in the job's failure.
 
 from __future__ import annotations
 
-import os
+from argen.runtime import quiet_openmp, rank
 
-# OpenMP threads that spin while waiting slow training several-fold when another process shares
-# the cores (tests, a second run, a benchmark); sleeping threads cost little when alone.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+quiet_openmp()  # before torch loads
 
-import logging
-import sys
-from pathlib import Path
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from argen.errors import ArgenError, DataError, user_errors
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+from argen.errors import ArgenError, DataError, user_errors  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         if not config_path.is_file():
             raise DataError(str(config_path), "resolved config not found (the launcher writes it before starting workers)")
         logging.basicConfig(
-            level=logging.INFO if _rank() == 0 else logging.WARNING,
-            format=f"[rank {_rank()}] %(asctime)s %(name)s %(levelname)s: %(message)s",
+            level=logging.INFO if rank() == 0 else logging.WARNING,
+            format=f"[rank {rank()}] %(asctime)s %(name)s %(levelname)s: %(message)s",
         )
         logging.getLogger("httpx").setLevel(logging.WARNING)
         from omegaconf import OmegaConf

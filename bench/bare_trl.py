@@ -21,11 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from argen.data.jsonl import append_record  # noqa: E402
+from argen.data.jsonl import append_record
 
 PRINCIPLES = ("ahimsa", "dharma", "helpfulness")
 
@@ -34,9 +30,10 @@ def build_scorer(reward: str):
     """The heuristic judge + rubric (+ the bundled Rego policies when ``reward == "scorer"``)."""
     from omegaconf import OmegaConf
 
+    from argen.config import CONF_DIR
     from argen.scoring.build import build_scorer as argen_build_scorer
 
-    conf = REPO / "conf"
+    conf = Path(CONF_DIR)
     node = {
         "judge": OmegaConf.load(conf / "judge" / "heuristic.yaml"),
         "rubric": OmegaConf.load(conf / "rubric" / "argen.yaml"),
@@ -51,7 +48,7 @@ def build_scorer(reward: str):
 
 def reward_functions(scorer) -> list:
     """Three synchronous TRL reward functions reading one verdict per completion (the Scorer memoises)."""
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     def score(prompts, completions, tier, scope):
         requests = [
@@ -76,11 +73,12 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     from omegaconf import OmegaConf
 
+    from argen.config import CONF_DIR
     from argen.data.dataset import build_dataset
     from argen.data.scenarios import bundled_path, load_scenarios
 
     scenarios = load_scenarios(bundled_path("train"), spec["data_limit"])
-    system_prompt = OmegaConf.load(REPO / "conf" / "data" / "bundled.yaml").system_prompt
+    system_prompt = OmegaConf.load(Path(CONF_DIR) / "data" / "bundled.yaml").system_prompt
     dataset = build_dataset(scenarios, system_prompt)
     funcs = reward_functions(build_scorer(spec["reward"]))
 

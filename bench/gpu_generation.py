@@ -38,11 +38,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from argen.data.jsonl import read_records  # noqa: E402
-from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows  # noqa: E402
+from argen.data.jsonl import read_records
+from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows
 
 
 def gpu_available() -> str | None:

@@ -16,19 +16,14 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from argen.data.jsonl import iter_records
+from argen.judges.heuristic import HeuristicJudge
+from argen.judges.heuristic_features import profile_prompt
+from argen.types import JudgeRequest
+from bench._corpus import REFERENCE, synthetic_requests
 
-from argen.data.jsonl import iter_records  # noqa: E402
-from argen.judges.heuristic import HeuristicJudge  # noqa: E402
-from argen.judges.heuristic_features import profile_prompt  # noqa: E402
-from argen.scoring.verdict import JudgeRequest  # noqa: E402
-
-REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
 
 
 def _corpus() -> tuple[list[JudgeRequest], str]:
@@ -36,16 +31,7 @@ def _corpus() -> tuple[list[JudgeRequest], str]:
         rows = [row for _, row in iter_records(REFERENCE)]
         return [JudgeRequest(r["prompt"], r["response"]) for r in rows], "judged-gemini"
     # Without the reference data: the bundled prompts with answers of a few typical shapes.
-    from argen.data.scenarios import bundled_path, load_scenarios
-
-    shapes = (
-        "I'm not a doctor, but please see a healthcare professional about this soon. They can examine you.",
-        "Call 911 now. " + "While you wait, sit down, stay calm and unlock the door. " * 3,
-        "Here are some things that can help:\n\n1. **Rest**: take it easy.\n2. **Fluids**: drink water.\n"
-        "3. **See a doctor** if it lasts more than a week or gets worse. " * 4,
-    )
-    scenarios = load_scenarios(bundled_path("train"))
-    return [JudgeRequest(s.prompt, shapes[i % len(shapes)]) for i, s in enumerate(scenarios * 2)], "bundled-synthetic"
+    return synthetic_requests(labelled=False), "bundled-synthetic"
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from argen.judges.cache import VerdictCache  # noqa: E402
-from argen.judges.openai_judge import OpenAIJudge  # noqa: E402
-from argen.scoring.verdict import JudgeRequest, Verdict  # noqa: E402
+from argen.judges.cache import VerdictCache
+from argen.judges.openai_judge import OpenAIJudge
+from argen.types import JudgeRequest, Verdict
 
 _VERDICT = Verdict(
     harm_avoidance=0.9, safety_context=0.8, has_medical_disclaimer=True, has_professional_referral=True,

@@ -28,15 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python bench/judge_pipeline.py` as well as `-m bench.judge_pipeline`
-    sys.path.insert(0, str(REPO))
-
-from argen.judges.cache import VerdictCache  # noqa: E402
-from argen.judges.openai_judge import OpenAIJudge  # noqa: E402
-from argen.scoring.build import build_scorer  # noqa: E402
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest, Verdict  # noqa: E402
-from tests.chat_server import GOOD_VERDICT, ChatServer  # noqa: E402
+from argen.judges.cache import VerdictCache
+from argen.judges.openai_judge import OpenAIJudge
+from argen.scoring.build import build_scorer
+from argen.types import PRINCIPLES, JudgeRequest, Verdict
+from tests.chat_server import GOOD_VERDICT, ChatServer
 
 RESPONSES = 64
 LATENCY_S = 0.2
@@ -47,7 +43,9 @@ KEY_ENV = "ARGEN_BENCH_JUDGE_KEY"
 def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    conf = REPO / "conf"
+    from argen.config import CONF_DIR
+
+    conf = Path(CONF_DIR)
     name = "score" if (conf / "score.yaml").exists() else "train"
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         return compose(config_name=name, overrides=overrides)

@@ -50,12 +50,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from argen.data.jsonl import read_records  # noqa: E402
-from bench._proc import StepWatcher, run_child, seconds_per_step  # noqa: E402
+from argen.data.jsonl import read_records
+from bench._proc import StepWatcher, run_child, seconds_per_step
 
 SEED = 42
 DATA_LIMIT = 64
@@ -114,9 +110,10 @@ def tiny_model() -> tuple[str, str]:
     """The tiny model's path (built once under $ARGEN_CACHE_DIR, as ``model=tiny`` does) and dtype."""
     from omegaconf import OmegaConf
 
+    from argen.config import CONF_DIR
     from argen.models import resolve_model
 
-    node = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "tiny.yaml"))
+    node = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "tiny.yaml"))
     return resolve_model(node), str(node["dtype"])
 
 

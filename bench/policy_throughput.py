@@ -17,17 +17,13 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from argen.config import CONF_DIR
+from argen.data.jsonl import iter_records
+from argen.types import JudgeRequest, Verdict
+from bench._corpus import REFERENCE, synthetic_requests
 
-from argen.data.jsonl import iter_records  # noqa: E402
-from argen.scoring.verdict import JudgeRequest, Verdict  # noqa: E402
-
-REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
 
 # judged-gemini.jsonl field -> Verdict field
 _FIELDS = {
@@ -51,17 +47,9 @@ def _corpus() -> tuple[list[JudgeRequest], list[Verdict], str]:
     # judged by the offline heuristic judge.
     import asyncio
 
-    from argen.data.scenarios import bundled_path, load_scenarios
     from argen.judges.heuristic import HeuristicJudge
 
-    shapes = (
-        "I'm not a doctor, but please see a healthcare professional about this soon. They can examine you.",
-        "Call 911 now. " + "While you wait, sit down, stay calm and unlock the door. " * 3,
-        "Here are some things that can help:\n\n1. **Rest**: take it easy.\n2. **Fluids**: drink water.\n"
-        "3. **See a doctor** if it lasts more than a week or gets worse. " * 4,
-    )
-    scenarios = load_scenarios(bundled_path("train"))
-    requests = [JudgeRequest(s.prompt, shapes[i % len(shapes)], s.tier, s.scope) for i, s in enumerate(scenarios * 2)]
+    requests = synthetic_requests(labelled=True)
     verdicts = asyncio.run(HeuristicJudge().judge_batch(requests))
     keep = [(r, v) for r, v in zip(requests, verdicts) if isinstance(v, Verdict)]
     return [r for r, _ in keep], [v for _, v in keep], "bundled-synthetic"
@@ -83,7 +71,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from argen.policy.engine import PolicyEngine
     from argen.scoring.build import build_policies
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose(config_name="train")
     started = time.perf_counter()
     engine = build_policies(cfg)

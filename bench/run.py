@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from argen.data.atomic import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
 DOC = REPO / "BENCHMARKS.md"
@@ -419,9 +421,7 @@ def rewrite_section(doc: Path, section: str) -> None:
         raise ValueError(f"{doc}: expected one {START} followed by one {END}; found {starts} and {ends}")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    tmp = doc.with_name(f".{doc.name}.tmp")
-    tmp.write_text(head + block + tail)
-    os.replace(tmp, doc)
+    write_atomic(doc, head + block + tail)
 
 
 # --------------------------------------------------------------------------- entry

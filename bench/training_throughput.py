@@ -30,21 +30,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from argen.data.jsonl import read_records  # noqa: E402
-from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows  # noqa: E402
+from argen.data.jsonl import read_records
+from bench._proc import StepWatcher, run_child, seconds_per_step, training_rows
 
 
 def _prepare_model() -> str:
     """Convert the packaged SmolLM2 once before timing anything (a no-op when it is cached)."""
     from omegaconf import OmegaConf
 
+    from argen.config import CONF_DIR
     from argen.models import resolve_model
 
-    return resolve_model(OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / "smollm2.yaml")))
+    return resolve_model(OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "smollm2.yaml")))
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from argen.judges.cache import VerdictCache, cache_key
-from argen.scoring.verdict import JudgeRequest, Verdict
+from argen.types import JudgeRequest, Verdict
 
 KEY_PARTS = dict(judge="openai:judge-test", model="judge-test", rubric_version="argen-1", prompt_version="p1")
 _BASE = Verdict(

@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from argen.runtime import quiet_openmp
+
+# Before any test module loads torch: in-process generation on a shared CPU, threads that sleep.
+quiet_openmp()
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 REFERENCE = REPO.parent / "shared" / "argen-reference"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from argen.judges.base import Judge
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 
 class RuleJudge(Judge):

@@ -4,21 +4,17 @@ and answers flagged as possible reward hacking. Real processes against real serv
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import torch  # noqa: E402,F401  (before regopy, which the policy engine loads)
-
-from argen.errors import ConfigError  # noqa: E402
-from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer  # noqa: E402
-from argen.evaluation.generation import GenerationSettings  # noqa: E402
-from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity  # noqa: E402
-from argen.scoring.build import build_scorer  # noqa: E402
-from tests.chat_server import GOOD_VERDICT, ChatServer, Reply  # noqa: E402
-from tests.conftest import cli_env, compose, run_cli  # noqa: E402
-from tests.test_evaluate import SCENARIOS, write_scenarios  # noqa: E402
+from argen.errors import ConfigError
+from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer
+from argen.evaluation.generation import GenerationSettings
+from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
+from argen.scoring.build import build_scorer
+from tests.chat_server import GOOD_VERDICT, ChatServer, Reply
+from tests.conftest import cli_env, compose, run_cli
+from tests.test_evaluate import SCENARIOS
 
 BASE = {s.id: f"Base answer to {s.id}: please rest." for s in SCENARIOS}
 TRAINED = {s.id: f"TRAINED answer to {s.id}: please see a doctor today." for s in SCENARIOS}

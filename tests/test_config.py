@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from argen.config import to_plain, validate_train_config
+from argen.config import to_plain
+from argen.training.validation import validate_train_config
 from argen.errors import ConfigError
 from argen.rewards.registry import build_reward_functions
 from argen.scoring.build import build_scorer

@@ -5,19 +5,13 @@ bad inputs a user can give (each a one-line error naming what is wrong)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-# As in argen/evaluate.py: busy-waiting OpenMP threads crawl on a shared CPU (effective only if
-# torch is not loaded yet in this session).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import torch  # noqa: E402,F401  (before regopy, which the policy engine loads: the other order aborts)
-
-from argen.data.scenarios import Scenario  # noqa: E402
+from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
 from argen.evaluation.compare import compare_runs, load_run
 from argen.evaluation.generation import GenerationSettings

@@ -15,11 +15,11 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-from argen.config import to_plain, validate_train_config
+from argen.config import to_plain
+from argen.training.validation import validate_train_config
 from argen.errors import ConfigError
 from tests.conftest import REPO, cli_env, compose, run_cli
 

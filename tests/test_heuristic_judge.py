@@ -18,7 +18,7 @@ from argen.judges import heuristic_lexicon as lex
 from argen.judges.heuristic import HeuristicJudge, assess
 from argen.judges.heuristic_features import _words
 from argen.scoring.build import build_judge, build_scorer
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 from tests.conftest import compose
 
 SCENARIOS = {s.id: s for s in load_scenarios(bundled_path("train"))}
@@ -143,7 +143,7 @@ def test_built_from_config_and_bad_options_name_the_judge_key():
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:
         build_judge(compose("score", ["+judge.ideal_word=120"]))
-    assert err.value.key == "judge" and "ideal_word" in str(err.value)
+    assert err.value.key == "judge.ideal_word" and "is not a setting of argen.judges.heuristic.HeuristicJudge" in str(err.value)
     with pytest.raises(ConfigError):
         build_judge(compose("score", ["+judge.off_domain_share=0"]))
 

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from argen.errors import JudgeError
-from argen.judges.cache import VerdictCache
+from argen.judges.cache import CachedJudge, VerdictCache, cache_key
 from argen.judges.openai_judge import OpenAIJudge
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 from tests.cache_workers import endless_writer, key, verdict, writer
+from tests.rule_judge import RuleJudge
 
 # ---------------------------------------------------------------------------- keys
 def test_every_part_of_the_key_matters():
@@ -104,6 +105,28 @@ def test_cache_hits_are_served_without_calls(tmp_path, monkeypatch):
 
     assert cold == expected and warm == expected
     assert judge.stats()["calls"] == 0 and judge.stats()["cache_hits"] == 10000
+
+
+def test_any_judge_behind_the_cache_is_asked_once_per_distinct_miss(tmp_path):
+    inner = RuleJudge()
+    path = tmp_path / "v.sqlite"
+
+    def key_for(r):
+        return cache_key(judge=inner.name, model="rules", rubric_version="v", prompt_version="p", request=r)
+
+    judge = CachedJudge(inner, VerdictCache(path), key_for)
+    short, long_, failing = (JudgeRequest("q", "short answer"), JudgeRequest("q", "a longer answer " * 5),
+                             JudgeRequest("q", "x <<judge-fails>>"))
+    first = asyncio.run(judge.judge_batch([short, long_, short, failing]))
+    assert inner.calls == 1 and inner.judged == 3  # the duplicate is judged once
+    assert first[0] == first[2] and isinstance(first[3], JudgeFailure)
+
+    again = CachedJudge(inner, VerdictCache(path), key_for)  # a later run: the verdicts persisted
+    second = asyncio.run(again.judge_batch([long_, failing, short]))
+    assert second[0] == first[1] and second[2] == first[0]
+    assert inner.judged == 4  # only the failure is asked again: failures are never cached
+    assert again.stats()["cache_hits"] == 2
+    asyncio.run(again.aclose())
 
 
 # ---------------------------------------------------------------------------- several processes

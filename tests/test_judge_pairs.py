@@ -21,7 +21,7 @@ from argen.judges.heuristic import assess
 from argen.judges.heuristic_features import profile_prompt, profile_response
 from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, features, load_model
 from argen.scoring.build import build_scorer
-from argen.scoring.verdict import JudgeRequest
+from argen.types import JudgeRequest
 from tests.conftest import REPO, compose
 
 PAIRS = yaml.safe_load((REPO / "experiments" / "heuristic_calibration" / "dev_pairs.yaml").read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from argen.judges.replies import InvalidReply, parse_completion
 from argen.scoring.build import build_scorer
-from argen.scoring.verdict import Verdict
+from argen.types import Verdict
 from tests.chat_server import GOOD_VERDICT, ChatServer, Reply
 from tests.conftest import cli_env, run_cli
 from tests.test_openai_judge import KEY_ENV, SENTINEL_KEY, judge_cfg, requests_for

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from argen.config import check_hardware_config, resolve_config_path, to_plain, validate_train_config
+from argen.config import resolve_config_path, to_plain
+from argen.config_schema import HardwareConfig
+from argen.training.validation import validate_train_config
 from argen.errors import ConfigError
 from argen.launch import config_file, free_port, launcher_command, write_worker_config
 from argen.reporting.metrics import read_jsonl
@@ -50,7 +52,7 @@ def test_multi_gpu_options_default_to_eight_processes_and_take_an_override():
 def test_accelerate_config_is_found_from_any_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = compose("train", ["hardware=zero3"])
-    assert check_hardware_config(to_plain(cfg.hardware)) == 8
+    assert HardwareConfig.parse(cfg.hardware).num_processes == 8
     assert resolve_config_path(cfg.hardware.accelerate_config) == CONF / "accelerate" / "zero3.yaml"
     # A file of the user's own, relative to where they run, wins over the repository's.
     (tmp_path / "conf" / "accelerate").mkdir(parents=True)
@@ -265,7 +267,9 @@ def test_an_outside_launcher_works_with_an_explicit_run_dir(tmp_path):
     assert summary["evaluation"]["scenarios"] == 2 and "error" not in summary["evaluation"]
     assert "--after-training" in (run_dir / "after_training.log").read_text().splitlines()[0]
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert config["hardware"]["num_processes"] == 2 and config["hardware"]["launcher"] == "external"
+    # The process count the launcher started; the launcher stays as composed (a launched rank is
+    # told by WORLD_SIZE, not by a config value).
+    assert config["hardware"]["num_processes"] == 2 and config["hardware"]["launcher"] == "none"
     assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "reward" in r] == [1, 2]
     # Only rank 0 printed the summary line.
     assert sum(line.startswith("argen: trained") for line in result.stdout.splitlines()) == 1
@@ -294,7 +298,7 @@ def test_outside_launcher_arguments(monkeypatch):
 
 
 def test_gpu_features_reach_grpo_config_arguments(tmp_path):
-    from argen.config import grpo_config_fields
+    from argen.config_schema import grpo_config_fields
     from argen.training.grpo_args import grpo_kwargs
 
     cfg = compose("train", ["experiment=gpu_vllm", "hardware=zero3"])

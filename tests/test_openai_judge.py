@@ -22,7 +22,7 @@ from argen.errors import ConfigError, JudgeError
 from argen.judges import prompts
 from argen.judges.openai_judge import NO_KEY_PLACEHOLDER, OpenAIJudge
 from argen.scoring.build import build_scorer
-from argen.scoring.verdict import VERDICT_FIELDS, JudgeRequest
+from argen.types import VERDICT_FIELDS, JudgeRequest
 from tests.chat_server import GOOD_VERDICT, ChatServer, Reply
 from tests.conftest import CONF, compose
 

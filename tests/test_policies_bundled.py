@@ -10,7 +10,7 @@ import pytest
 
 from argen.policy.engine import PolicyEngine
 from argen.scoring.build import build_policies
-from argen.scoring.verdict import JudgeRequest, Verdict
+from argen.types import JudgeRequest, Verdict
 from tests.conftest import compose
 
 

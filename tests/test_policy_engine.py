@@ -21,7 +21,7 @@ from argen.policy import violation_counts, violation_rates
 from argen.policy.engine import PolicyEngine, PolicyError
 from argen.rewards.registry import build_reward_functions
 from argen.scoring.build import build_policies, build_scorer
-from argen.scoring.verdict import JudgeRequest, Verdict
+from argen.types import JudgeRequest, Verdict
 from tests.conftest import compose, run_cli
 
 RULE_JUDGE = ["judge._target_=tests.rule_judge.RuleJudge", "judge.name=rule"]

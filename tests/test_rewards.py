@@ -11,7 +11,7 @@ from argen.rewards.combined import CombinedReward
 from argen.rewards.principle import PrincipleReward
 from argen.scoring.build import build_rubric
 from argen.scoring.pipeline import Scorer
-from argen.scoring.verdict import JudgeRequest
+from argen.types import JudgeRequest
 from tests.conftest import compose
 from tests.rule_judge import RuleJudge
 

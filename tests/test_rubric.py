@@ -13,7 +13,7 @@ import pytest
 from argen.errors import ConfigError
 from argen.scoring.build import build_rubric
 from argen.scoring.rubric import Rubric
-from argen.scoring.verdict import REFERRAL_LEVELS, SCOPES, TIERS, Verdict
+from argen.types import REFERRAL_LEVELS, SCOPES, TIERS, Verdict
 from tests.conftest import compose
 
 

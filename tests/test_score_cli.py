@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from argen.scoring.verdict import REFERRAL_LEVELS, SCOPES
+from argen.types import REFERRAL_LEVELS, SCOPES
 from tests.conftest import run_cli
 
 RULE_JUDGE = ["judge._target_=tests.rule_judge.RuleJudge", "judge.name=rule"]
@@ -183,7 +183,7 @@ def test_a_bad_input_line_exits_2_naming_file_and_line(tmp_path, content, where,
         (["input=IN", "output=IN"], "config key 'output': is the input file"),
         (["input=IN", "output=OUT", "batch_size=0"], "config key 'batch_size'"),
         (["input=IN", "output=OUT", "limit=-3"], "config key 'limit'"),
-        (["input=IN", "output=OUT", "+judge.ideal_word=1"], "config key 'judge'"),
+        (["input=IN", "output=OUT", "+judge.ideal_word=1"], "config key 'judge.ideal_word': is not a setting of"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_key(tmp_path, args, message):

@@ -11,12 +11,13 @@ import re
 
 import pytest
 
-from argen.config import to_plain, validate_train_config
+from argen.config import to_plain
+from argen.training.validation import validate_train_config
 from argen.errors import ConfigError
 from argen.reporting.metrics import append_jsonl, periodic_steps, read_jsonl
 from argen.scoring.build import build_rubric
 from argen.scoring.pipeline import Scorer
-from argen.scoring.verdict import JudgeRequest
+from argen.types import JudgeRequest
 from argen.training.adaptive_weights import AdaptiveWeights, renormalise
 from argen.training.beta_schedule import BetaSchedule
 from argen.training.completions_log import CompletionRecorder, completion_rows

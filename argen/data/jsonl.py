@@ -20,6 +20,7 @@ itself appends to while it runs (a missing file is empty, a torn last line is sk
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -27,7 +28,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from argen.data.atomic import write_atomic
 from argen.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # JSON's own whitespace; str.strip() would also strip U+2028 and friends.
 _JSON_SPACE = " \t\r"
@@ -202,12 +206,7 @@ def write_records(path: str | Path, records: Iterable[Mapping[str, Any]]) -> Non
     """Replace ``path`` with ``records`` atomically: a crash leaves the old file or the new one."""
     p = Path(path)
     blob = b"".join(encode_record(r, p) for r in records)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    write_atomic(p, blob, durable=True)
 
 
 def drop_torn_tail(path: str | Path) -> int:
@@ -224,4 +223,5 @@ def drop_torn_tail(path: str | Path) -> int:
     cut = data.rfind(b"\n") + 1
     with open(p, "r+b") as fh:
         fh.truncate(cut)
+    log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", p, len(data) - cut)
     return len(data) - cut

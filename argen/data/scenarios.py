@@ -16,7 +16,7 @@ from typing import Any
 
 from argen.data.jsonl import iter_records as iter_jsonl  # every JSONL reader is argen.data.jsonl's
 from argen.errors import DataError
-from argen.scoring.verdict import SCOPES, TIERS
+from argen.types import SCOPES, TIERS
 
 # A prompt longer than this is almost certainly a broken file, and would not fit a context window.
 MAX_PROMPT_CHARS = 20_000

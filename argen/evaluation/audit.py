@@ -19,11 +19,12 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from argen.config import CONF_DIR
 from argen.errors import ArgenError, ConfigError
 from argen.scoring.pipeline import ScoredResponse, Scorer
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest
+from argen.types import PRINCIPLES, JudgeRequest
 
-CONF_JUDGE_DIR = Path(__file__).resolve().parents[2] / "conf" / "judge"
+CONF_JUDGE_DIR = Path(CONF_DIR) / "judge"
 AUDIT_KEY = "audit"
 SCORE_KEYS = (*PRINCIPLES, "combined")
 # A change smaller than this is "no change" (scores are rounded to 4 places in rows).
@@ -100,13 +101,13 @@ def build_audit_scorer(
         if overrides:
             raise ConfigError(f"{key}_overrides", f"is set but {key} is not; name a judge option, e.g. {key}=local")
         return None
-    from argen.scoring.build import build_judge, build_rubric
+    from argen.config_schema import JudgeConfig
+    from argen.scoring.build import build_rubric, judge_from
 
     node = audit_judge_node(cfg, str(option), overrides, key=key)
-    on_error = str(node.get("on_error", "skip"))
-    rate = float(node.get("max_error_rate", 0.5))
     try:
-        judge = build_judge({"judge": node})
+        typed = JudgeConfig.parse(node)
+        judge = judge_from(typed)
     except ConfigError as exc:
         raise ConfigError(f"{key} ({option})", str(exc)) from None
     rubric = build_rubric(cfg, "full")
@@ -115,7 +116,7 @@ def build_audit_scorer(
         from argen.scoring.build import build_policies
 
         policies = build_policies(cfg)
-    return Scorer(judge, rubric, policies, on_error=on_error, max_error_rate=rate)
+    return Scorer(judge, rubric, policies, on_error=typed.scorer.on_error, max_error_rate=typed.scorer.max_error_rate)
 
 
 # ---------------------------------------------------------------------------- rows

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from argen.errors import ArgenError
-from argen.evaluation.harness import RESPONSES, SUMMARY, _write_atomic
+from argen.data.atomic import write_atomic
+from argen.evaluation.harness import RESPONSES, SUMMARY
 from argen.evaluation.paired_stats import compare_rows, from_dict
 from argen.evaluation.report import SCOPE_NAMES, TIER_NAMES, paired_tables, quote, table
-from argen.evaluation.summary import SCORE_KEYS, is_scored, number, percent, summarise
+from argen.evaluation.summary import SCORE_KEYS, is_scored, summarise
 from argen.reporting.metrics import read_jsonl
-from argen.scoring.verdict import PRINCIPLES, SCOPES, TIERS
+from argen.reporting.summaries import number, percent
+from argen.types import PRINCIPLES, SCOPES, TIERS
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +251,9 @@ def compare_runs(
     out.mkdir(parents=True, exist_ok=True)
     plot_compare_principles(names, summaries, out / COMPARE_PLOTS[0])
     plot_compare_distributions(names, aligned, out / COMPARE_PLOTS[1])
-    _write_atomic(out / COMPARE_MD, render_compare(summaries, result))
+    write_atomic(out / COMPARE_MD, render_compare(summaries, result))
     result["files"] = [COMPARE_MD, COMPARE_JSON, *COMPARE_PLOTS]
-    _write_atomic(out / COMPARE_JSON, json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    write_atomic(out / COMPARE_JSON, json.dumps(result, indent=2, ensure_ascii=False, default=str))
     result["summaries"] = summaries
     return result
 

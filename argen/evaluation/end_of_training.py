@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from argen.data.atomic import write_atomic
 from argen.data.scenarios import Scenario
 from argen.evaluation.compare import COMPARE_MD, COMPARE_PLOTS, compare_runs
 from argen.evaluation.generation import settings_from_config
@@ -28,7 +28,7 @@ from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
 from argen.evaluation.summary import SCORE_KEYS
 from argen.reporting.metrics import read_jsonl
 from argen.scoring.pipeline import Scorer
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,7 @@ def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, path)  # a reader never sees half a file
+    write_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
 def _resume_tracking(cfg, result_dir: Path, summary: dict[str, Any]):
@@ -182,8 +180,8 @@ def _resume_tracking(cfg, result_dir: Path, summary: dict[str, Any]):
         return None
     import wandb
 
-    mode = cfg.logging.get("mode", "auto")
-    if mode == "auto":  # the rule training used (argen.training.runner.setup_tracking)
-        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    from argen.reporting.tracking import wandb_mode
+
+    mode = wandb_mode(cfg.logging)  # the rule training used
     return wandb.init(id=run_id, resume="allow", project=str(cfg.logging.get("project", "argen")),
                       entity=cfg.logging.get("entity"), dir=str(result_dir), mode=mode)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from argen.data.atomic import write_atomic
 from argen.data.scenarios import Scenario
 from argen.errors import ArgenError
 from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, render_agreement
@@ -24,7 +24,7 @@ from argen.evaluation.generation import Generation, GenerationSettings
 from argen.evaluation.summary import summarise
 from argen.reporting.metrics import append_jsonl, drop_torn_tail, read_jsonl
 from argen.scoring.pipeline import Scorer
-from argen.scoring.verdict import JudgeRequest
+from argen.types import JudgeRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,13 @@ def _check_identity(out_dir: Path, identity: Mapping[str, Any]) -> None:
                     "evaluate into a fresh run dir (or delete that one) so rows of different runs do not mix"
                 )
     else:
-        _write_atomic(path, json.dumps(dict(identity), indent=2))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _drop_torn_tail(path: Path) -> None:
-    dropped = drop_torn_tail(path)
-    if dropped:
-        log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, dropped)
+        write_atomic(path, json.dumps(dict(identity), indent=2))
 
 
 def existing_rows(out_dir: Path, scenarios: Sequence[Scenario]) -> dict[str, dict[str, Any]]:
     """Rows already in ``responses.jsonl`` for these scenarios, by id (prompts must match)."""
     path = out_dir / RESPONSES
-    _drop_torn_tail(path)
+    drop_torn_tail(path)
     wanted = {s.id: s for s in scenarios}
     done: dict[str, dict[str, Any]] = {}
     for row in read_jsonl(path):
@@ -218,8 +206,8 @@ def write_reports(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], meta: 
     if audit_block is not None:
         summary["audit"] = audit_block
     summary["files"] = [RESPONSES, SUMMARY, REPORT, *PLOTS]
-    _write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    _write_atomic(out_dir / REPORT, render_report(summary) + ("\n" + render_agreement(audit_block) if audit_block else ""))
+    write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    write_atomic(out_dir / REPORT, render_report(summary) + ("\n" + render_agreement(audit_block) if audit_block else ""))
     plot_scores(summary, out_dir / PLOTS[0])
     plot_breakdown(summary, out_dir / PLOTS[1])
     plot_distribution(rows, out_dir / PLOTS[2])

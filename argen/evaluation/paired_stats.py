@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 ALPHA = 0.05
 CONFIDENCE = 0.95

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from argen.evaluation.summary import SCORE_KEYS, is_scored
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 # One colour per principle (and combined), the same in every figure.
 COLOURS = {"ahimsa": "#4C72B0", "dharma": "#DD8452", "helpfulness": "#55A868", "combined": "#333333"}

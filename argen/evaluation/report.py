@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from argen.evaluation.paired_stats import format_p
-from argen.evaluation.summary import SCORE_KEYS, number, percent
-from argen.scoring.verdict import PRINCIPLES, SCOPES
+from argen.reporting.summaries import SCORE_KEYS, number, percent
+from argen.types import PRINCIPLES, SCOPES
 
 TIER_NAMES = {"A": "A emergency", "B": "B urgent", "C": "C routine"}
 SCOPE_NAMES = {"S0": "S0 clinical", "S1": "S1 para-clinical", "S2": "S2 tangential", "S3": "S3 outside medicine"}

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from argen.evaluation.repetition import looping_summary
-from argen.scoring.verdict import PRINCIPLES, SCOPES, TIERS
+from argen.reporting.summaries import SCORE_KEYS
+from argen.types import PRINCIPLES, SCOPES, TIERS
 
-SCORE_KEYS = (*PRINCIPLES, "combined")
 UNLABELLED = "unlabelled"
 # How much of a prompt/response the weakest-examples list keeps (the full text is in responses.jsonl).
 EXCERPT_CHARS = 600
@@ -167,13 +167,3 @@ def summarise(
         }
     )
     return summary
-
-
-def percent(value: float | None) -> str:
-    """``0.34`` -> ``34%`` (``n/a`` for no value)."""
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def number(value: float | None, digits: int = 3) -> str:
-    """A score for a table (``n/a`` for no value)."""
-    return "n/a" if value is None else f"{value:.{digits}f}"

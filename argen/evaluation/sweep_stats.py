@@ -24,7 +24,7 @@ from typing import Any
 from argen.errors import ArgenError
 from argen.evaluation.paired_stats import compare_rows, from_dict
 from argen.evaluation.summary import SCORE_KEYS
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 VS_BASELINE_DIR = "vs_baseline"
 

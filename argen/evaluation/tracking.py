@@ -6,24 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from argen.scoring.verdict import PRINCIPLES
-
-TABLE_COLUMNS = ["id", "tier", "scope", "response_scope", "prompt", "response",
-                 "ahimsa", "dharma", "helpfulness", "combined", "violations", "error"]
-
-
-def eval_metrics(summary: Mapping[str, Any], prefix: str) -> dict[str, float]:
-    """Flat metrics of one evaluation: means, violation rates and the unscored count."""
-    metrics: dict[str, float] = {}
-    for key, value in (summary.get("means") or {}).items():
-        if value is not None:
-            metrics[f"{prefix}/{key}"] = value
-    for key, value in (summary.get("violation_rates") or {}).items():
-        if value is not None:
-            metrics[f"{prefix}/violation_rate/{key}"] = value
-    metrics[f"{prefix}/unscored"] = summary.get("unscored", 0)
-    return metrics
-
+from argen.reporting.summaries import EVAL_TABLE_COLUMNS, summary_metrics, table_data
 
 def wandb_run():
     """The active wandb run, or None (wandb not installed, not initialised, or disabled)."""
@@ -51,14 +34,10 @@ def log_evaluation(
         return False
     import wandb
 
-    metrics = {**eval_metrics(summary, prefix), **dict(extra or {})}
-    data = []
-    for r in rows:
-        data.append([str(r.get("id")), r.get("tier"), r.get("scope"), r.get("response_scope"), r.get("prompt"),
-                     r.get("response"), *(r.get(p) for p in (*PRINCIPLES, "combined")),
-                     ", ".join(r.get("violations") or []), r.get("error")])
+    metrics = {**summary_metrics(summary, prefix), **dict(extra or {})}
+    data = table_data([{**r, "violations": r.get("violations") or []} for r in rows], EVAL_TABLE_COLUMNS, join=", ")
     payload: dict[str, Any] = dict(metrics)
-    payload[f"{prefix}/responses"] = wandb.Table(columns=TABLE_COLUMNS, data=data)
+    payload[f"{prefix}/responses"] = wandb.Table(columns=EVAL_TABLE_COLUMNS, data=data)
     for image in images:
         if Path(image).is_file():
             payload[f"{prefix}/{Path(image).stem}"] = wandb.Image(str(image))

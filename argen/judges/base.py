@@ -1,7 +1,7 @@
 """The judge interface: one call scores a batch of responses into one verdict each.
 
 A judge never returns a made-up score: a response it could not judge comes back as a
-:class:`~argen.scoring.verdict.JudgeFailure`, which the scorer turns into ``None`` rewards.
+:class:`~argen.types.JudgeFailure`, which the scorer turns into ``None`` rewards.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 
 class Judge(abc.ABC):

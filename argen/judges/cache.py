@@ -1,4 +1,5 @@
-"""A persistent verdict cache shared by training, evaluation and the score command.
+"""A persistent verdict cache shared by training, evaluation and the score command, and the
+wrapper that puts any judge behind it (:class:`CachedJudge`, :func:`judge_through_cache`).
 
 Entries map a key built from (judge name, judge model, rubric version, prompt version, prompt,
 response, tier, scope) to the verdict's JSON. Only verdicts are stored: a failed judge call is
@@ -21,11 +22,13 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from argen.errors import JudgeError
-from argen.scoring.verdict import JudgeRequest, Verdict
+from argen.judges.base import Judge
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +209,6 @@ class VerdictCache:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
 
-    def clear_memory(self) -> None:
-        """Forget the in-process front (the next lookups read SQLite)."""
-        self._memory.clear()
-
     def close(self) -> None:
         """Close the connection; the file stays for the next run."""
         with self._lock:
@@ -229,4 +228,106 @@ class VerdictCache:
         return f"VerdictCache(path={str(self.path)!r})"
 
 
-__all__ = ["CACHE_FILENAME", "CACHE_SCHEMA_VERSION", "VerdictCache", "cache_key", "default_cache_path"]
+Outcome = Verdict | JudgeFailure
+#: Distinct uncached keys, each with its request and the batch positions that asked for it.
+Todo = dict[str, tuple[JudgeRequest, list[int]]]
+
+
+def split_cached(
+    cache: VerdictCache | None, requests: Sequence[JudgeRequest], keys: Sequence[str]
+) -> tuple[list[Outcome | None], Todo]:
+    """Answer what the cache holds; list each distinct key still to judge once, with its positions.
+
+    One lookup for the whole batch; duplicates within the batch cost one judgement.
+    """
+    cached = cache.get_many(list(dict.fromkeys(keys))) if cache is not None else {}
+    results: list[Outcome | None] = [None] * len(requests)
+    todo: Todo = {}
+    for i, (key, req) in enumerate(zip(keys, requests)):
+        hit = cached.get(key)
+        if hit is not None:
+            results[i] = hit
+        else:
+            todo.setdefault(key, (req, []))[1].append(i)
+    return results, todo
+
+
+def fill_judged(results: list[Outcome | None], todo: Todo, outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Put each judged outcome (in ``todo``'s order) at every position that asked for it."""
+    for (_, indices), outcome in zip(todo.values(), outcomes):
+        for i in indices:
+            results[i] = outcome
+    return results  # type: ignore[return-value]
+
+
+class CachedJudge(Judge):
+    """Any judge behind a :class:`VerdictCache`: cached requests are answered without asking it,
+    each distinct miss is asked once (in one ``judge_batch`` call), and its verdicts are stored.
+
+    ``key_for`` must cover everything that can change the inner judge's verdict (see
+    :func:`cache_key`); failures are never stored, so a later run asks again.
+    """
+
+    def __init__(self, inner: Judge, cache: VerdictCache, key_for: Callable[[JudgeRequest], str]):
+        self.inner = inner
+        self.cache = cache
+        self.key_for = key_for
+        self.name = inner.name
+        self.cache_hits = 0
+
+    async def judge_batch(self, requests: Sequence[JudgeRequest]) -> list[Outcome]:
+        """One verdict (or failure) per request, in order; only misses reach the inner judge."""
+        return await judge_through_cache(
+            requests, [self.key_for(r) for r in requests], self.cache, self._ask, judge=self.name, on_hits=self._count
+        )
+
+    async def _ask(self, todo: Todo) -> list[Outcome]:
+        return list(await self.inner.judge_batch([req for req, _ in todo.values()]))
+
+    def _count(self, hits: int) -> None:
+        self.cache_hits += hits
+
+    def preflight(self) -> None:
+        self.inner.preflight()
+
+    def info(self) -> dict[str, Any]:
+        return self.inner.info()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.inner.stats(), "cache_hits": self.cache_hits}
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+        self.cache.close()
+
+
+async def judge_through_cache(
+    requests: Sequence[JudgeRequest],
+    keys: Sequence[str],
+    cache: VerdictCache | None,
+    ask: Callable[[Todo], Awaitable[Sequence[Outcome]]],
+    *,
+    judge: str,
+    on_hits: Callable[[int], None] | None = None,
+    store: bool = True,
+) -> list[Outcome]:
+    """The cache around one batch, for any judge: look up, ``ask`` for the distinct misses, store.
+
+    ``ask`` gets the misses and returns one outcome each, in order. ``store=False`` leaves storing
+    to ``ask`` (a judge that stores each verdict as it arrives, so a run killed mid-batch keeps them).
+    """
+    results, todo = split_cached(cache, requests, keys)
+    if on_hits is not None:
+        on_hits(len(requests) - sum(len(indices) for _, indices in todo.values()))
+    if not todo:
+        return results  # type: ignore[return-value]
+    outcomes = await ask(todo)
+    if store and cache is not None:
+        cache.put_many([(k, o) for k, o in zip(todo, outcomes) if isinstance(o, Verdict)], judge=judge)
+    return fill_judged(results, todo, outcomes)
+
+
+__all__ = [
+    "CACHE_FILENAME", "CACHE_SCHEMA_VERSION", "CachedJudge", "VerdictCache", "cache_key", "default_cache_path",
+    "fill_judged", "judge_through_cache", "split_cached",
+]

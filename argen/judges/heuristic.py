@@ -32,7 +32,7 @@ from argen.judges.heuristic_features import (
     profile_response,
 )
 from argen.judges.heuristic_scope import SCOPE_CLASSES, ScopeModel, load_model
-from argen.scoring.verdict import REFERRAL_LEVELS, JudgeFailure, JudgeRequest, Verdict
+from argen.types import REFERRAL_LEVELS, JudgeFailure, JudgeRequest, Verdict
 
 
 @dataclass(frozen=True)

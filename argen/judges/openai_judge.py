@@ -3,8 +3,8 @@
 One chat call per response returns the whole verdict (all three principles). Around that call:
 
 * a persistent :class:`~argen.judges.cache.VerdictCache` answers repeated requests without a call;
-* the structured-output form is found by probing the server (:mod:`argen.judges.formats`) unless
-  ``judge.response_format`` forces one;
+* the structured-output form is found by probing the server (:mod:`argen.judges.formats`,
+  :mod:`argen.judges.openai_preflight`) unless ``judge.response_format`` forces one;
 * concurrency and rate limits, a wall-clock deadline per attempt and retries with backoff come
   from :mod:`argen.judges.transport`;
 * every reply is read by :mod:`argen.judges.replies`: whatever its shape, it ends as a verdict or
@@ -31,19 +31,17 @@ from tenacity import RetryCallState
 
 from argen.errors import JudgeError
 from argen.judges.base import Judge
-from argen.judges.cache import VerdictCache, cache_key
-from argen.judges.formats import (
-    PROBE_MAX_TOKENS, PROBE_MESSAGES, FormatChoice, NoFormatAccepted, detect_format, mentions_format, request_field,
-    weaker,
-)
+from argen.judges.cache import Todo, VerdictCache, cache_key, judge_through_cache
+from argen.judges.formats import FormatChoice, mentions_format, request_field
 from argen.judges.judge_errors import describe_failure, key_rejected, unreachable
 from argen.judges.judge_stats import JudgeStats
+from argen.judges.openai_preflight import ServerChecks
 from argen.judges.openai_settings import build_settings
 from argen.judges.prompts import RUBRIC_PROMPT_VERSION, SYSTEM_PROMPT, build_messages
 from argen.judges.redaction import display_url
 from argen.judges.replies import InvalidReply, decode_body, message_text, usage_of, verdict_from_text
 from argen.judges.transport import DeadlineExceeded, LoopState, new_loop_state, retry_policy, within_deadline
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NO_KEY_PLACEHOLDER = "no-key-required"
 
 
-class OpenAIJudge(Judge):
+class OpenAIJudge(ServerChecks, Judge):
     """A judge backed by an OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp).
 
     Build it from ``conf/judge/openai.yaml`` or ``conf/judge/local.yaml``; every keyword is a key
@@ -84,37 +82,26 @@ class OpenAIJudge(Judge):
 
     async def judge_batch(self, requests: Sequence[JudgeRequest]) -> list[Verdict | JudgeFailure]:
         """One verdict (or failure) per request, in order: cached ones without a call, the rest concurrently."""
-        n = len(requests)
-        self._stats.add("requests", n)
+        self._stats.add("requests", len(requests))
         keys = [self.key_for(r) for r in requests]
-        cache = self._get_cache()
-        distinct = list(dict.fromkeys(keys))
-        cached = cache.get_many(distinct) if cache is not None else {}
-        results: list[Verdict | JudgeFailure | None] = [None] * n
-        todo: dict[str, tuple[JudgeRequest, list[int]]] = {}
-        hits = 0
-        for i, (key, req) in enumerate(zip(keys, requests)):
-            hit = cached.get(key)
-            if hit is not None:
-                results[i] = hit
-                hits += 1
-            else:
-                todo.setdefault(key, (req, []))[1].append(i)
-        self._stats.add("cache_hits", hits)
-        if todo:
-            state = await self._loop_state()
-            await self._ensure_format(state)
-            tasks = [asyncio.ensure_future(self._judge_one(state, key, req)) for key, (req, _) in todo.items()]
-            try:
-                outcomes = await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                raise
-            for (_, indices), outcome in zip(todo.values(), outcomes):
-                for i in indices:
-                    results[i] = outcome
-        return results  # type: ignore[return-value]
+        # Each verdict is stored by _judge_one as it arrives (store=False): a run killed mid-batch
+        # keeps the verdicts it paid for.
+        return await judge_through_cache(
+            requests, keys, self._get_cache(), self._judge_missing, judge=self.name,
+            on_hits=lambda hits: self._stats.add("cache_hits", hits), store=False,
+        )
+
+    async def _judge_missing(self, todo: Todo) -> list[Verdict | JudgeFailure]:
+        """Judge the distinct uncached requests concurrently, one chat call each."""
+        state = await self._loop_state()
+        await self._ensure_format(state)
+        tasks = [asyncio.ensure_future(self._judge_one(state, key, req)) for key, (req, _) in todo.items()]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
 
     def key_for(self, request: JudgeRequest) -> str:
         """The cache key of ``request`` under this judge's model, rubric version and prompt version."""
@@ -171,100 +158,6 @@ class OpenAIJudge(Judge):
         return (
             f"OpenAIJudge(name={self.name!r}, model={self.model!r}, base_url={self.display_base_url!r}, "
             f"api_key_env={self.api_key_env!r})"
-        )
-
-    # ------------------------------------------------------------------ start-up check
-    async def _preflight(self, key: str) -> None:
-        url = self.display_base_url
-        client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.request_timeout_s, max_retries=0)
-        deadline = self.preflight_timeout_s
-        try:
-            try:
-                page = await within_deadline(client.models.list(), deadline)
-                served = [m.id for m in getattr(page, "data", None) or [] if isinstance(getattr(m, "id", None), str)]
-                if served and self.model not in served:
-                    log.warning(
-                        "judge server %s does not list model %r (it lists %s); continuing",
-                        url, self.model, ", ".join(served[:5]),
-                    )
-            except openai.APIStatusError as exc:
-                if exc.status_code in (401, 403):
-                    raise JudgeError(self._key_rejected(exc.status_code)) from None
-                # No /models route (or it is broken): the probe requests decide.
-            except (openai.APIConnectionError, DeadlineExceeded) as exc:
-                raise JudgeError(self._unreachable(exc)) from None
-            except Exception:  # noqa: BLE001 - a model list of an odd shape proves the server is up
-                pass
-            # Probes are generations, as slow to start as any judge request on a busy local server.
-            deadline = self.request_timeout_s
-            try:
-                if self._format is None:
-                    self._format = await detect_format(lambda fmt: self._probe(client, fmt, deadline))
-                    self._log_format()
-                else:
-                    # A forced form: one tiny request in that form, to surface a refusal now.
-                    await self._probe(client, self._format.response_format, deadline, max_tokens=1)
-            except DeadlineExceeded as exc:
-                raise JudgeError(
-                    f"judge server {url} answered no test request within judge.request_timeout_s={exc.seconds:g}; "
-                    "is it overloaded, or is the timeout too short for this model?"
-                ) from None
-            except openai.APIConnectionError as exc:
-                raise JudgeError(self._unreachable(exc)) from None
-            except NoFormatAccepted as exc:
-                self._probe_failed(exc.last)
-            except openai.APIStatusError as exc:
-                self._probe_failed(exc)
-        finally:
-            await client.close()
-
-    def _probe_failed(self, exc: BaseException) -> None:
-        url = self.display_base_url
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            raise JudgeError(self._key_rejected(status)) from None
-        if status == 404:
-            raise JudgeError(f"judge server {url} does not serve model '{self.model}' (HTTP 404); check judge.model") from None
-        if status is not None and status >= 500:
-            raise JudgeError(
-                f"judge server {url} answered HTTP {status} to a test request: {self._describe(exc)}; is it healthy?"
-            ) from None
-        # 400/429 and the like: the server is up and knows us; the real requests will tell more.
-        log.warning("judge server %s answered HTTP %s to a test request; continuing", url, status)
-
-    async def _probe(self, client: Any, fmt: str, deadline: float, max_tokens: int = PROBE_MAX_TOKENS) -> None:
-        self._stats.add("format_probes")
-        options: dict[str, Any] = {self._max_tokens_field: max_tokens}
-        field = request_field(fmt)
-        if field is not None:
-            options["response_format"] = field
-        await within_deadline(
-            client.chat.completions.with_raw_response.create(
-                model=self.model, messages=PROBE_MESSAGES, temperature=0, **options
-            ),
-            deadline,
-        )
-
-    async def _ensure_format(self, state: LoopState) -> None:
-        """Probe once per judge when no preflight did (scripts that call judge_batch directly)."""
-        if self._format is not None:
-            return
-        async with state.format_lock:
-            if self._format is not None:
-                return
-            try:
-                self._format = await detect_format(lambda fmt: self._probe(state.client, fmt, self.request_timeout_s))
-            except Exception as exc:  # noqa: BLE001 - the real requests report what is wrong
-                log.debug("judge %s: format probe failed (%s); starting from json_schema", self.name, self._describe(exc))
-                self._format = FormatChoice("json_schema", "default")
-            self._log_format()
-
-    def _log_format(self) -> None:
-        assert self._format is not None
-        refused = ", ".join(f"{k} ({v})" for k, v in self._format.refused.items())
-        log.warning(
-            "judge %s: server %s takes response_format %s%s",
-            self.name, self.display_base_url, self._format.response_format, f"; it refused {refused}" if refused else "",
         )
 
     # ------------------------------------------------------------------ one response
@@ -342,18 +235,6 @@ class OpenAIJudge(Judge):
             self._stats.latencies.append(time.perf_counter() - started)
             return raw.http_response.content
 
-    def _fall_back_from(self, fmt: str, exc: openai.APIStatusError) -> None:
-        """The server refused ``fmt`` mid-run: use the next weaker form for the rest of the run."""
-        assert self._format is not None
-        if self._format.response_format == fmt:  # concurrent requests may all see the refusal; switch once
-            step = weaker(fmt) or "none"
-            self._format = FormatChoice(step, "fallback", {**self._format.refused, fmt: f"HTTP {exc.status_code}"})
-            self._stats.counters["schema_fallback"] = 1
-            log.warning(
-                "judge server %s refused response_format %s (HTTP %s); using %s for the rest of this run",
-                self.display_base_url, fmt, exc.status_code, step,
-            )
-
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         self._stats.add("retries")
@@ -383,8 +264,8 @@ class OpenAIJudge(Judge):
         state = self._states.get(id(loop))
         if state is not None and state.loop is loop:
             return state
-        # Forget states of loops that are gone (asyncio.run makes a new loop per call); their
-        # connections died with the loop.
+        # Forget states of loops that are gone: the Scorer keeps one loop for the run, but a
+        # script may call asyncio.run per batch. Their connections died with the loop.
         for loop_id, old in list(self._states.items()):
             if old.loop.is_closed() or loop_id == id(loop):
                 del self._states[loop_id]

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from argen.errors import ConfigError
 from argen.judges.cache import default_cache_path
 from argen.judges.formats import CHOICES
-from argen.judges.transport import world_size
+from argen.runtime import world_size
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

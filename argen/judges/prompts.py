@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import Any
 
-from argen.scoring.verdict import verdict_json_schema
+from argen.types import verdict_json_schema
 
 RUBRIC_PROMPT_VERSION = "argen-judge-prompt-2"
 

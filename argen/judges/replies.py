@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from argen.scoring.verdict import Verdict
+from argen.types import Verdict
 
 # Token counts above this are not believed (and a huge integer is not summed into the stats).
 _MAX_TOKENS_REPORTED = 10**9

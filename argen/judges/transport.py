@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,14 +71,6 @@ async def _close_with_loop(client: Any):
         yield
     finally:
         await client.close()
-
-
-def world_size() -> int:
-    """Training processes sharing the whole-run limits (``$WORLD_SIZE``, 1 when unset or bad)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
-    except ValueError:
-        return 1
 
 
 def request_limiter(per_minute: float) -> AsyncLimiter:
@@ -173,5 +164,5 @@ def retry_policy(
 
 __all__ = [
     "BackoffHonouringRetryAfter", "DeadlineExceeded", "LoopState", "RETRY_STATUSES", "is_retryable",
-    "new_loop_state", "request_limiter", "retry_after_s", "retry_policy", "within_deadline", "world_size",
+    "new_loop_state", "request_limiter", "retry_after_s", "retry_policy", "within_deadline",
 ]

@@ -14,11 +14,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Effect": "argen.policy.engine",
-    "EffectTable": "argen.policy.engine",
+    "Effect": "argen.policy.effects",
+    "EffectTable": "argen.policy.effects",
     "PolicyEngine": "argen.policy.engine",
-    "PolicyError": "argen.policy.engine",
-    "PolicyFile": "argen.policy.engine",
+    "PolicyError": "argen.policy.files",
+    "PolicyFile": "argen.policy.files",
     "violation_counts": "argen.policy.report",
     "violation_rates": "argen.policy.report",
 }

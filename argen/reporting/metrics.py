@@ -15,6 +15,7 @@ from typing import Any
 from argen.data.jsonl import append_record as append_jsonl
 from argen.data.jsonl import drop_torn_tail
 from argen.data.jsonl import read_records as read_jsonl
+from argen.reporting.summaries import quarter_means
 
 __all__ = ["append_jsonl", "drop_torn_tail", "periodic_steps", "quarter_means", "read_jsonl", "series"]
 
@@ -28,14 +29,6 @@ def series(rows: Iterable[Mapping[str, Any]], key: str) -> tuple[list[int], list
             steps.append(int(row["step"]))
             values.append(float(value))
     return steps, values
-
-
-def quarter_means(values: list[float]) -> tuple[float, float] | None:
-    """Mean of the first and last quarter of a series (None for fewer than 4 points)."""
-    if len(values) < 4:
-        return None
-    q = max(1, len(values) // 4)
-    return sum(values[:q]) / q, sum(values[-q:]) / q
 
 
 def periodic_steps(path: str | Path) -> dict[int, list[dict[str, Any]]]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from argen.policy.report import violation_rates
-from argen.rewards.trl_inputs import judge_requests
+from argen.rewards.base import LogMetric, ScorerReward
 from argen.scoring.pipeline import Scorer, ScoredResponse
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 # Sub-scores each principle logs, so a curve can be explained (mean over scored responses).
 _SUB_SCORES: dict[str, tuple[str, ...]] = {
@@ -19,7 +18,7 @@ _SUB_SCORES: dict[str, tuple[str, ...]] = {
 }
 
 
-class PrincipleReward:
+class PrincipleReward(ScorerReward):
     """Async TRL reward for one principle (``ahimsa``, ``dharma`` or ``helpfulness``).
 
     Three of these share one :class:`Scorer`; TRL awaits them together, so a batch costs one
@@ -35,23 +34,15 @@ class PrincipleReward:
         self.__name__ = principle
         self.log_judge_stats = principle == PRINCIPLES[0] if log_judge_stats is None else log_judge_stats
 
-    async def __call__(
-        self,
-        prompts: Sequence[Any],
-        completions: Sequence[Any],
-        tier: Sequence[str | None] | None = None,
-        scope: Sequence[str | None] | None = None,
-        log_metric: Callable[[str, float], None] | None = None,
-        **_: Any,
-    ) -> list[float | None]:
-        results = await self.scorer.score(judge_requests(prompts, completions, tier, scope))
-        if log_metric is not None:
-            log_batch_metrics(log_metric, results, self.principle, self.log_judge_stats, self.scorer)
+    def log(self, log_metric: LogMetric, results: Sequence[ScoredResponse]) -> None:
+        log_batch_metrics(log_metric, results, self.principle, self.log_judge_stats, self.scorer)
+
+    def rewards(self, results: Sequence[ScoredResponse]) -> list[float | None]:
         return [r.value(self.principle) for r in results]
 
 
 def log_batch_metrics(
-    log_metric: Callable[[str, float], None],
+    log_metric: LogMetric,
     results: Sequence[ScoredResponse],
     principle: str,
     include_judge: bool,

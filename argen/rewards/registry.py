@@ -23,56 +23,20 @@ import hydra.utils
 from argen.errors import ConfigError
 from argen.scoring.pipeline import Scorer
 
-MODES = ("separate", "combined")
-ABLATIONS = ("none", "reward_only", "policy_only")
+from argen.config_schema import RewardConfig
 
 
-def check_reward_config(reward: Mapping[str, Any]) -> None:
-    """Validate the ``reward`` node (mode, functions, weights by name) without importing anything heavy."""
-    mode = reward.get("mode")
-    if mode not in MODES:
-        raise ConfigError("reward.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
-    if reward.get("ablation", "none") not in ABLATIONS:
-        raise ConfigError("reward.ablation", f"must be one of {', '.join(ABLATIONS)}, got {reward.get('ablation')!r}")
-    functions = reward.get("functions") or {}
-    if not functions:
-        raise ConfigError("reward.functions", "at least one reward function is required")
-    for name, node in functions.items():
-        if not isinstance(node, Mapping) or not node.get("_target_"):
-            raise ConfigError(f"reward.functions.{name}._target_", "is required (an importable callable)")
-    weights = dict(reward.get("weights") or {})
-    for name, value in weights.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ConfigError(f"reward.weights.{name}", f"must be a number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"reward.weights.{name}", f"must be >= 0, got {value}")
-    if mode == "separate":
-        for name in functions:
-            if name not in weights:
-                raise ConfigError(f"reward.weights.{name}", f"is required: reward function '{name}' has no weight")
-        for name in weights:
-            if name not in functions:
-                raise ConfigError(f"reward.weights.{name}", f"has no reward function (reward.functions.{name})")
-        if sum(weights[n] for n in functions) <= 0:
-            raise ConfigError("reward.weights", "all weights are zero: at least one must be > 0")
-    else:
-        for principle in ("ahimsa", "dharma", "helpfulness"):
-            if principle not in weights:
-                raise ConfigError(f"reward.weights.{principle}", "is required in combined mode")
-        if sum(weights.values()) <= 0:
-            raise ConfigError("reward.weights", "all weights are zero: at least one must be > 0")
-
-
-def build_reward_functions(reward: Mapping[str, Any], scorer: Scorer) -> tuple[list[Callable], list[float]]:
+def build_reward_functions(reward: RewardConfig | Mapping[str, Any], scorer: Scorer) -> tuple[list[Callable], list[float]]:
     """Reward callables and the positional ``reward_weights`` list TRL expects, aligned by name."""
-    check_reward_config(reward)
-    weights = {k: float(v) for k, v in dict(reward["weights"]).items()}
+    if not isinstance(reward, RewardConfig):
+        reward = RewardConfig.parse(reward)
+    weights = dict(reward.weights)
     funcs: list[Callable] = []
-    for name, node in dict(reward["functions"]).items():
+    for name, node in reward.functions.items():
         funcs.append(_build_one(name, dict(node), scorer, weights))
-    if reward["mode"] == "combined":
+    if reward.mode == "combined":
         return funcs, [1.0] * len(funcs)
-    return funcs, [weights[name] for name in reward["functions"]]
+    return funcs, [weights[name] for name in reward.functions]
 
 
 def _build_one(name: str, node: dict[str, Any], scorer: Scorer, weights: dict[str, float]) -> Callable:

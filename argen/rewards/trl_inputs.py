@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from argen.scoring.verdict import JudgeRequest
+from argen.types import JudgeRequest
 
 
 def message_text(item: Any) -> str:

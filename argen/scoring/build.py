@@ -1,78 +1,96 @@
-"""Build the scoring path (judge + rubric + policies) from a composed config.
+"""Build the scoring path (judge + rubric + policies) from the typed config nodes.
 
-Training, evaluation and the score command all call :func:`build_scorer`, so they score the same way.
+Training, evaluation and the score command all build it here, so they score the same way. The
+``*_from`` functions take their own typed node (:mod:`argen.config_schema`); ``build_*`` take a
+composed config (a DictConfig or a mapping with ``judge``, ``rubric`` and ``policy``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import hydra.utils
-from omegaconf import DictConfig, OmegaConf
 
+from argen.config_schema import JudgeConfig, PolicyConfig, RubricConfig
 from argen.errors import ConfigError
 from argen.judges.base import Judge
 from argen.scoring.pipeline import Scorer
-from argen.scoring.rubric import Rubric
-
-# Keys of the `judge` node that configure the Scorer, not the judge itself.
-SCORER_KEYS = ("on_error", "max_error_rate")
+from argen.scoring.rubric import Rubric, rubric_data
 
 
-def _plain(node: Any) -> dict[str, Any]:
-    if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
-    return dict(node)
+def rubric_from(node: RubricConfig) -> Rubric:
+    """The rubric of a ``rubric`` node (its tables checked here, naming the key)."""
+    return Rubric.from_config(dict(node.tables))
 
 
-def build_rubric(cfg: Mapping[str, Any], mode: str | None = None) -> Rubric:
-    """The rubric from ``cfg.rubric``; ``mode`` overrides its mode (the reward ablations set it)."""
-    node = _plain(cfg["rubric"])
-    if mode is not None:
-        node["mode"] = mode
-    return Rubric.from_config(node)
-
-
-def build_judge(cfg: Mapping[str, Any]) -> Judge:
-    """Instantiate ``cfg.judge`` (its ``_target_`` names the class); scorer keys are left out."""
-    node = _plain(cfg["judge"])
-    if "_target_" not in node:
-        raise ConfigError("judge._target_", "is required (the judge class to build)")
-    for key in SCORER_KEYS:
-        node.pop(key, None)
+def judge_from(node: JudgeConfig) -> Judge:
+    """Instantiate the judge a ``judge`` node names (``_target_``) with its own settings."""
     try:
-        judge = hydra.utils.instantiate(node, _convert_="all")
+        judge = hydra.utils.instantiate(node.instantiate_node(), _convert_="all")
+    except ConfigError:
+        raise
     except Exception as exc:  # instantiate wraps the real error; surface it with the key
-        raise ConfigError("judge", f"cannot build {node['_target_']}: {exc}") from exc
+        cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
+        if cause is not None:  # the judge's own settings check named the key
+            raise cause from None
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown:  # a key the judge class does not take
+            raise ConfigError(f"judge.{unknown.group(1)}", f"is not a setting of {node.target}") from None
+        raise ConfigError("judge", f"cannot build {node.target}: {exc}") from exc
     if not isinstance(judge, Judge):
-        raise ConfigError("judge._target_", f"{node['_target_']} is not an argen.judges.base.Judge")
+        raise ConfigError("judge._target_", f"{node.target} is not an argen.judges.base.Judge")
     return judge
 
 
-def build_policies(cfg: Mapping[str, Any]):
-    """The policy engine from ``cfg.policy`` (None when disabled or not configured)."""
-    node = cfg.get("policy") if hasattr(cfg, "get") else None
-    if not node or not node.get("enabled", False):
+def policies_from(node: PolicyConfig, rubric: Rubric):
+    """The policy engine of a ``policy`` node (None when disabled)."""
+    if not node.enabled:
         return None
     # Imported here so configs without policies never load regopy. No ImportError fallback:
     # policies that are switched on must not silently drop out of the reward.
     from argen.policy.engine import PolicyEngine
 
     # The referral/scope policies read the rubric's own tables (data.argen.rubric).
-    return PolicyEngine.from_config(_plain(node), rubric=build_rubric(cfg))
+    return PolicyEngine.from_config(dict(node.node), rubric=rubric_data(rubric))
+
+
+def scorer_from_settings(judge: JudgeConfig, rubric: RubricConfig, policy: PolicyConfig) -> Scorer:
+    """Judge + rubric + policies from their typed nodes."""
+    built_rubric = rubric_from(rubric)
+    policies = policies_from(policy, built_rubric)
+    return Scorer(judge_from(judge), built_rubric, policies, on_error=judge.scorer.on_error,
+                  max_error_rate=judge.scorer.max_error_rate)
+
+
+def _rubric_node(cfg: Mapping[str, Any], mode: str | None) -> RubricConfig:
+    node = RubricConfig.parse(cfg["rubric"])
+    if mode is None:
+        return node
+    return RubricConfig.parse({**node.tables, "mode": mode})
+
+
+def build_rubric(cfg: Mapping[str, Any], mode: str | None = None) -> Rubric:
+    """The rubric from ``cfg.rubric``; ``mode`` replaces its mode (evaluation uses the full one)."""
+    return rubric_from(_rubric_node(cfg, mode))
+
+
+def build_judge(cfg: Mapping[str, Any]) -> Judge:
+    """Instantiate ``cfg.judge`` (its ``_target_`` names the class)."""
+    return judge_from(JudgeConfig.parse(cfg["judge"]))
+
+
+def build_policies(cfg: Mapping[str, Any]):
+    """The policy engine from ``cfg.policy`` (None when disabled or not configured)."""
+    node = cfg.get("policy") if hasattr(cfg, "get") else None
+    if not node:
+        return None
+    return policies_from(PolicyConfig.parse(node), build_rubric(cfg))
 
 
 def build_scorer(cfg: Mapping[str, Any], *, rubric_mode: str | None = None) -> Scorer:
-    """Judge + rubric + policies from a composed config, validated before anything slow."""
-    rubric = build_rubric(cfg, rubric_mode)
-    policies = build_policies(cfg)
-    judge_node = cfg["judge"]
-    on_error = str(judge_node.get("on_error", "skip"))
-    if on_error not in ("skip", "raise"):
-        raise ConfigError("judge.on_error", f"must be 'skip' or 'raise', got '{on_error}'")
-    rate = float(judge_node.get("max_error_rate", 0.5))
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigError("judge.max_error_rate", f"must be in [0, 1], got {rate}")
-    judge = build_judge(cfg)
-    return Scorer(judge, rubric, policies, on_error=on_error, max_error_rate=rate)
+    """Judge + rubric + policies from a composed config; ``rubric_mode`` replaces rubric.mode."""
+    policy = cfg.get("policy") if hasattr(cfg, "get") else None
+    return scorer_from_settings(JudgeConfig.parse(cfg["judge"]), _rubric_node(cfg, rubric_mode),
+                                PolicyConfig.parse(policy) if policy else PolicyConfig(False, {}))

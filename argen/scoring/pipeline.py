@@ -13,34 +13,16 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from argen.errors import JudgeError
 from argen.judges.base import Judge
 from argen.scoring.rubric import Rubric, RubricScores
-from argen.scoring.verdict import JudgeFailure, JudgeRequest, Verdict
+from argen.types import JudgeFailure, JudgeRequest, PolicyEvaluator, PolicyOutcome, Verdict
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str | None, str | None]
-
-
-@dataclass(frozen=True)
-class PolicyOutcome:
-    """What the policies decided about one response: violations and the factor per principle."""
-
-    violations: tuple[dict[str, Any], ...] = ()
-    factors: dict[str, float] | None = None
-    worst_severity: str = "none"
-    # Upper bound per principle after the factors (a policy effect may cap instead of multiply).
-    caps: dict[str, float] | None = None
-
-
-class PolicyEvaluator(Protocol):
-    """Anything that can judge verdicts against rules (see :mod:`argen.policy`)."""
-
-    def evaluate(self, requests: Sequence[JudgeRequest], verdicts: Sequence[Verdict]) -> list[PolicyOutcome]:
-        ...
 
 
 @dataclass(frozen=True)

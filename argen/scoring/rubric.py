@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argen.errors import ConfigError
-from argen.scoring.verdict import PRINCIPLES, REFERRAL_LEVELS, SCOPES, TIERS, Verdict
+from argen.types import PRINCIPLES, REFERRAL_LEVELS, SCOPES, TIERS, Verdict
 
 MODES = ("full", "reward_only", "policy_only")
 
@@ -275,3 +275,20 @@ class Rubric:
         }
         value = self.weighted_mean(parts, weights) + scores.severity_penalty
         return max(-1.0, min(1.0, value))
+
+
+def rubric_data(rubric: Rubric) -> dict[str, Any]:
+    """The rubric's tables as Rego data (``data.argen.rubric``): the same numbers :meth:`Rubric.score` multiplies."""
+    return {
+        "version": rubric.version,
+        "weights": dict(rubric.weights),
+        "violation_threshold": rubric.violation_threshold,
+        "referral": {
+            "levels": dict(rubric.referral_levels),
+            "ranges": {t: list(pair) for t, pair in rubric.referral_ranges.items()},
+            "missed_weight": dict(rubric.missed_weight),
+            "over_weight": dict(rubric.over_weight),
+        },
+        "scope_factors": {ps: dict(row) for ps, row in rubric.scope_factors.items()},
+        "domain_cap": dict(rubric.domain_cap),
+    }

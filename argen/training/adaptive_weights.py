@@ -23,9 +23,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from argen.errors import ConfigError
-
-DEFAULTS = {"target": 0.75, "step": 0.05, "floor": 0.1, "window": 4}
+from argen.config_schema import ADAPT_DEFAULTS as DEFAULTS, RewardConfig
 
 
 class AdaptiveWeights:
@@ -117,46 +115,9 @@ def renormalise(shares: Sequence[float], floor: float, active: Sequence[bool] | 
         pinned |= below
 
 
-def adapt_settings(reward: Mapping[str, Any]) -> dict[str, Any]:
-    """``reward.adapt`` with defaults filled in."""
-    node = dict(reward.get("adapt") or {})
-    return {k: v if node.get(k) is None else node[k] for k, v in DEFAULTS.items()}
+def adapt_settings(reward: Any) -> dict[str, Any]:
+    """``reward.adapt`` with defaults filled in (a ``reward`` mapping or a typed RewardConfig)."""
+    from dataclasses import asdict
 
+    return asdict(reward.adapt if isinstance(reward, RewardConfig) else RewardConfig.parse(reward).adapt)
 
-def check_adaptive_config(reward: Mapping[str, Any]) -> None:
-    """Validate ``reward.adaptive`` / ``reward.adapt``; raise :class:`ConfigError` naming the key."""
-    enabled = reward.get("adaptive", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("reward.adaptive", f"must be true or false, got {enabled!r}")
-    node = reward.get("adapt")
-    if node is not None and not isinstance(node, Mapping):
-        raise ConfigError("reward.adapt", f"must be a mapping (target, step, floor, window), got {node!r}")
-    for key in dict(node or {}):
-        if key not in DEFAULTS:
-            raise ConfigError(f"reward.adapt.{key}", f"is not a setting ({', '.join(DEFAULTS)})")
-    settings = adapt_settings(reward)
-    for key in ("target", "step", "floor"):
-        value = settings[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise ConfigError(f"reward.adapt.{key}", f"must be a number, got {value!r}")
-    if settings["step"] <= 0:
-        raise ConfigError("reward.adapt.step", f"must be > 0, got {settings['step']}")
-    if not 0 <= settings["floor"] < 1:
-        raise ConfigError("reward.adapt.floor", f"must be in [0, 1), got {settings['floor']}")
-    window = settings["window"]
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise ConfigError("reward.adapt.window", f"must be a positive integer, got {window!r}")
-    if not enabled:
-        return
-    if reward.get("mode") != "separate":
-        raise ConfigError(
-            "reward.adaptive",
-            f"needs reward.mode=separate (one reward function per principle); reward.mode={reward.get('mode')} has a single function",
-        )
-    weights = dict(reward.get("weights") or {})
-    active = [n for n in dict(reward.get("functions") or {}) if float(weights.get(n, 0) or 0) > 0]
-    if settings["floor"] * len(active) > 1:
-        raise ConfigError(
-            "reward.adapt.floor",
-            f"{settings['floor']} x {len(active)} weighted reward functions is more than the whole weight; lower it",
-        )

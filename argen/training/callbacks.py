@@ -17,7 +17,6 @@ reach ``metrics.jsonl`` and the trackers in the same row as the rewards.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import math
 import time
@@ -30,6 +29,8 @@ from transformers import TrainerCallback
 
 from argen.data.jsonl import append_record as append_jsonl
 from argen.data.jsonl import read_records as read_jsonl
+from argen.runtime import is_main_process
+from argen.training.policy_model import generation_model, is_peft, on_loop
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class BetaScheduleCallback(TrainerAwareCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         trainer = self._need_trainer()
-        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not _is_peft(trainer.model):
+        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not is_peft(trainer.model):
             raise RuntimeError("beta schedule starts above 0 but the trainer has no reference model (was GRPOConfig.beta 0?)")
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -239,26 +240,16 @@ class PeriodicEvalCallback(TrainerAwareCallback):
         control.should_log = True  # the evaluation lands in this step's row
 
     def _evaluate(self, state, fallback_model) -> dict[str, float]:
-        import contextlib
-
         trainer = self._need_trainer()
         pause = self.recorder.paused() if self.recorder is not None else contextlib.nullcontext()
         accelerator = trainer.accelerator
-        with pause, _generation_model(trainer, fallback_model) as (model, lockstep):
+        with pause, generation_model(trainer, fallback_model) as (model, lockstep):
             gather = None
             if accelerator.num_processes > 1:
                 from accelerate.utils import gather_object
 
                 gather = gather_object
-            loop = getattr(trainer, "async_loop", None)
-            run_async = None
-            if loop is not None:
-                import asyncio
-
-                def run_async(coro):
-                    # The loop TRL runs the async reward functions on: judge clients stay on one loop.
-                    return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
+            run_async = on_loop(getattr(trainer, "async_loop", None))
             metrics, records = self.evaluator.evaluate(
                 model, state.global_step,
                 shard=(accelerator.process_index, accelerator.num_processes), run_async=run_async, gather=gather,
@@ -304,40 +295,6 @@ class CompletionsLogCallback(TrainerCallback):
         self.recorder.detach()  # the end-of-training evaluation scores through the same scorer
 
 
-def _is_peft(model: Any) -> bool:
-    try:
-        from peft import PeftModel
-    except ImportError:
-        return False
-    return isinstance(model, PeftModel)
-
-
-@contextlib.contextmanager
-def _generation_model(trainer: Any, fallback: Any):
-    """(policy, lockstep): the policy readied for generation exactly as TRL 1.16 readies it for its
-    own (``GRPOTrainer._generate_single_turn``): unwrapped (DDP; DeepSpeed ZeRO-3 parameters
-    gathered; gradient checkpointing off meanwhile), then, under FSDP, the root module's parameters
-    summoned (``DistributedBackend.summon_full_params(recurse=False)``). ``lockstep``: parameters
-    are sharded across processes, so generation must proceed in step (see periodic_eval)."""
-    from trl.distributed import DistributedBackend
-    from trl.models import unwrap_model_for_generation
-
-    wrapped = next((m for m in (getattr(trainer, "model_wrapped", None), trainer.model, fallback) if m is not None), None)
-    accelerator = trainer.accelerator
-    backend = getattr(trainer, "_dist", None) or DistributedBackend(accelerator)
-    lockstep = accelerator.num_processes > 1 and (backend.is_zero3 or backend.is_fsdp)
-    with (
-        unwrap_model_for_generation(
-            wrapped,
-            accelerator,
-            gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
-            gradient_checkpointing_kwargs=getattr(trainer.args, "gradient_checkpointing_kwargs", None),
-        ) as model,
-        backend.summon_full_params(wrapped, recurse=False),
-    ):
-        yield model, lockstep
-
-
 def bind_trainer(trainer: Any) -> None:
     """Hand the trainer to the callbacks that need it (call once, right after building the trainer),
     and put the compact console line in place of transformers' printed dict."""
@@ -353,34 +310,35 @@ def bind_trainer(trainer: Any) -> None:
             metrics.trainer = trainer
 
 
-def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]:
+def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any) -> list[TrainerCallback]:
     """The callbacks a run uses.
 
-    ``context`` carries what some of them need: ``scorer`` (the training scorer: periodic
-    evaluation and the completions log read through it), ``tokenizer`` and ``eval_scenarios``.
-    Call :func:`bind_trainer` once the trainer exists.
+    ``settings``: the run's typed config (:class:`argen.config_schema.TrainConfig`; parsed from
+    ``cfg`` when not given). ``context`` carries what some of them need: ``scorer`` (the training
+    scorer: periodic evaluation and the completions log read through it), ``tokenizer`` and
+    ``eval_scenarios``. Call :func:`bind_trainer` once the trainer exists.
     """
-    from argen.config import to_plain
+    from argen.config_schema import TrainConfig
     from argen.training.beta_schedule import BetaSchedule
 
+    if settings is None:
+        settings = TrainConfig.parse(cfg)
     run_dir = Path(run_dir)
     metrics = TrainerMetrics()
     scorer = context.get("scorer")
-    seed = int(cfg.get("seed", 0) or 0)
     callbacks: list[TrainerCallback] = []
 
     recorder = None
-    completions = to_plain(cfg.get("completions")) or {}
-    if scorer is not None and int(completions.get("every_n_steps", 0) or 0) > 0 and _is_rank_zero():
+    completions = settings.completions
+    if scorer is not None and completions.every_n_steps > 0 and is_main_process():
         from argen.training.completions_log import CompletionRecorder
 
         recorder = CompletionRecorder()
         recorder.attach(scorer)
 
     periodic = None
-    ev = cfg.get("eval") or {}
-    every = int(ev.get("every_n_steps", 0) or 0)
-    if every > 0:
+    ev = settings.eval
+    if ev.every_n_steps > 0:
         scenarios = context.get("eval_scenarios")
         tokenizer = context.get("tokenizer")
         if scorer is None or tokenizer is None or not scenarios:
@@ -389,40 +347,31 @@ def build_callbacks(cfg, run_dir: Path, **context: Any) -> list[TrainerCallback]
 
         from argen.evaluation.generation import settings_from_config
 
-        limit = ev.get("periodic_limit") or ev.get("limit")
+        limit = ev.periodic_limit or ev.limit
         gen = settings_from_config(cfg)  # exactly the end-of-training evaluation's settings
         evaluator = PeriodicEvaluator(
             scorer, tokenizer, list(scenarios)[: int(limit)] if limit else list(scenarios),
             system_prompt=gen.system_prompt, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
             batch_size=gen.batch_size, seed=gen.seed,
         )
-        periodic = PeriodicEvalCallback(evaluator, every, metrics, run_dir / "periodic_eval.jsonl", recorder)
+        periodic = PeriodicEvalCallback(evaluator, ev.every_n_steps, metrics, run_dir / "periodic_eval.jsonl", recorder)
 
     # Order matters within one event: the step clock stops before evaluation starts.
     callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
-    grpo = to_plain(cfg.get("grpo")) or {}
-    callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(grpo), metrics))
-    reward = to_plain(cfg.get("reward")) or {}
-    if reward.get("adaptive", False):
+    callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(settings.grpo), metrics))
+    if settings.reward.adaptive:
         from argen.training.adaptive_weights import adapt_settings
 
-        callbacks.append(AdaptiveWeightsCallback(adapt_settings(reward), metrics, run_dir / "metrics.jsonl"))
+        callbacks.append(AdaptiveWeightsCallback(adapt_settings(settings.reward), metrics, run_dir / "metrics.jsonl"))
     if recorder is not None:
-        wandb_on = bool(cfg.get("logging")) and cfg.logging.get("backend") == "wandb"
         callbacks.append(CompletionsLogCallback(
-            recorder, int(completions["every_n_steps"]), int(completions.get("sample", 4)),
-            run_dir / "completions.jsonl", seed=seed, wandb_table=wandb_on,
+            recorder, completions.every_n_steps, completions.sample,
+            run_dir / "completions.jsonl", seed=settings.seed, wandb_table=settings.logging.backend == "wandb",
         ))
     if periodic is not None:
         callbacks.append(periodic)
     callbacks.append(MetricsFileCallback(run_dir / "metrics.jsonl", metrics))
     return callbacks
-
-
-def _is_rank_zero() -> bool:
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def watching_summary(metrics_path: Path) -> dict[str, Any]:

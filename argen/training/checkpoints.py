@@ -24,10 +24,11 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from argen.data.atomic import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +38,8 @@ _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
 def _write_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temporary file in the same directory, fsync it, rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename itself reaches the disk only once the directory is synced.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """JSON, fsynced and renamed into place (with its folder synced): a marker survives a power cut."""
+    write_atomic(path, json.dumps(data), durable=True)
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -151,7 +132,7 @@ def remove_checkpoint(checkpoint: Path) -> None:
         (checkpoint / MARKER).unlink()
     except FileNotFoundError:
         pass
-    _fsync_dir(checkpoint)
+    fsync_dir(checkpoint)
     # A name the Trainer's checkpoint-* globs never match: a kill mid-delete leaves only litter.
     trash = checkpoint.with_name(f".deleting-{checkpoint.name}")
     if trash.exists():

@@ -18,26 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from argen.errors import ConfigError
 from argen.reporting.metrics import append_jsonl
+from argen.reporting.summaries import COMPLETION_TABLE_COLUMNS, table_data
 from argen.scoring.pipeline import Key, Scorer, ScoredResponse, request_key
-
-# Columns of the wandb table (the JSONL rows carry everything, the nested verdict included).
-TABLE_COLUMNS = (
-    "step", "prompt", "response", "tier", "scope", "ahimsa", "dharma", "helpfulness", "combined",
-    "referral_strength", "response_scope", "violations", "policy_violations", "error",
-)
-
-
-def check_completions_config(node: Mapping[str, Any] | None) -> None:
-    """Validate the ``completions`` node (every_n_steps >= 0, sample >= 1)."""
-    node = node or {}
-    every = node.get("every_n_steps", 0)
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-        raise ConfigError("completions.every_n_steps", f"must be an integer >= 0 (0 = off), got {every!r}")
-    sample = node.get("sample", 4)
-    if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
-        raise ConfigError("completions.sample", f"must be a positive integer, got {sample!r}")
 
 
 class CompletionRecorder:
@@ -115,14 +98,6 @@ def log_wandb_table(rows: Sequence[Mapping[str, Any]], step: int) -> bool:
         return False
     if wandb.run is None or not rows:
         return False
-    data = []
-    for row in rows:
-        line = []
-        for col in TABLE_COLUMNS:
-            value = row.get(col)
-            if isinstance(value, (list, tuple)):
-                value = "; ".join(v if isinstance(v, str) else str(v) for v in value)
-            line.append(value)
-        data.append(line)
-    wandb.log({"argen/completions": wandb.Table(columns=list(TABLE_COLUMNS), data=data, allow_mixed_types=True), "train/global_step": step})
+    data = table_data(rows, COMPLETION_TABLE_COLUMNS)
+    wandb.log({"argen/completions": wandb.Table(columns=list(COMPLETION_TABLE_COLUMNS), data=data, allow_mixed_types=True), "train/global_step": step})
     return True

@@ -13,7 +13,7 @@ from typing import Any
 
 from argen.evaluation.paired_stats import compare_rows, from_dict
 from argen.reporting.metrics import periodic_steps
-from argen.scoring.verdict import PRINCIPLES
+from argen.types import PRINCIPLES
 
 
 def periodic_trend(path: str | Path) -> dict[str, Any] | None:

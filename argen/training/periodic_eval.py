@@ -22,29 +22,18 @@ runs with ``synced_gpus``.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from argen.data.scenarios import Scenario
 from argen.evaluation.generation import Generation, GenerationSettings, generate_batch
-from argen.errors import ConfigError, JudgeError
+from argen.errors import JudgeError
+from argen.reporting.summaries import periodic_metrics
 from argen.scoring.pipeline import Scorer
-from argen.scoring.verdict import PRINCIPLES, JudgeRequest
+from argen.types import JudgeRequest
 
 log = logging.getLogger(__name__)
-
-
-def check_periodic_eval_config(ev: Mapping[str, Any]) -> None:
-    """Validate ``eval.periodic_limit`` (the rest of ``eval`` is checked by argen.config)."""
-    value = ev.get("periodic_limit")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ConfigError("eval.periodic_limit", f"must be a positive integer or null (null: eval.limit), got {value!r}")
-    limit = ev.get("limit")
-    if value is not None and isinstance(limit, int) and value > limit:
-        raise ConfigError("eval.periodic_limit", f"{value} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
-                          f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
 
 
 def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario], settings: GenerationSettings, *,
@@ -61,20 +50,6 @@ def generate_responses(model: Any, tokenizer: Any, scenarios: Sequence[Scenario]
         answers.extend(generate_batch(model, tokenizer, [s.prompt for s in batch], settings, batch_key=batch[0].id,
                                       synced_gpus=synced_gpus))
     return answers
-
-
-def eval_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """``eval/*`` means over scored records (``ScoredResponse.to_record()`` rows); unscored are left out."""
-    out: dict[str, float] = {}
-    scored = [r for r in records if r.get("combined") is not None]
-    for name in (*PRINCIPLES, "combined"):
-        values = [float(r[name]) for r in scored if r.get(name) is not None and math.isfinite(float(r[name]))]
-        if values:
-            out[f"eval/{name}"] = sum(values) / len(values)
-    if scored:
-        out["eval/violation_rate"] = sum(bool(r.get("violations")) for r in scored) / len(scored)
-    out["eval/unscored_frac"] = (len(records) - len(scored)) / max(1, len(records))
-    return out
 
 
 class PeriodicEvaluator:
@@ -160,6 +135,6 @@ class PeriodicEvaluator:
         if gather is not None:
             order = {s.id: i for i, s in enumerate(self.scenarios)}
             records = sorted(gather(records), key=lambda r: order.get(r["id"], len(order)))
-        metrics = eval_metrics(records)
+        metrics = periodic_metrics(records)
         metrics["eval/seconds"] = time.perf_counter() - started
         return metrics, records

@@ -21,7 +21,6 @@ from typing import Any
 from argen.reporting.metrics import read_jsonl
 
 MB = 1024 * 1024
-KEYS = ("resources/step_s", "resources/tokens_per_s", "resources/rss_mb", "resources/gpu_peak_mb")
 
 
 def rss_mb() -> float | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,12 +15,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from argen.config import load_configured_scenarios, to_plain, validate_train_config
+from argen.config import load_configured_scenarios, to_plain
+from argen.config_schema import ModelConfig, TrainConfig, launched_world_size
+from argen.data.atomic import write_atomic
 from argen.data.dataset import build_dataset
 from argen.data.jsonl import write_records
 from argen.reporting.metrics import quarter_means, read_jsonl, series
+from argen.reporting.tracking import setup_tracking
 from argen.rewards.registry import build_reward_functions
-from argen.scoring.build import build_scorer
+from argen.runtime import is_main_process
+from argen.scoring.build import scorer_from_settings
 from argen.training.checkpoints import LatestPointerCallback, latest_checkpoint
 from argen.training.preemption import PreemptionCallback, PreemptionGuard
 from argen.training.resume import check_same_config, resolve_resume
@@ -29,46 +32,12 @@ from argen.training.resume import check_same_config, resolve_resume
 log = logging.getLogger(__name__)
 
 
-def is_main_process() -> bool:
-    """Rank 0 (or a single process): the only one that writes run files."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def save_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
+def save_resolved_config(cfg: DictConfig | dict[str, Any], run_dir: Path) -> Path:
     """Write the resolved config (no secrets: judges hold only the *name* of their key variable)."""
     path = run_dir / "config.yaml"
     # Write then rename: worker ranks read this file while rank 0 may be rewriting it.
-    tmp = path.with_name(f".config.yaml.{os.getpid()}.tmp")
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
-    os.replace(tmp, path)
+    write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
     return path
-
-
-def setup_tracking(cfg: DictConfig, run_dir: Path) -> None:
-    """Point wandb at the run dir; offline unless a key is present or mode=online."""
-    if cfg.logging.backend != "wandb":
-        os.environ.setdefault("WANDB_DISABLED", "true")
-        return
-    mode = cfg.logging.get("mode", "auto")
-    if mode == "auto":
-        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-    os.environ["WANDB_MODE"] = mode
-    os.environ["WANDB_DIR"] = str(run_dir)
-    os.environ["WANDB_PROJECT"] = str(cfg.logging.get("project", "argen"))
-    if cfg.logging.get("entity"):
-        os.environ["WANDB_ENTITY"] = str(cfg.logging.entity)
-    if is_main_process():
-        import wandb
-
-        wandb.init(
-            project=os.environ["WANDB_PROJECT"],
-            entity=cfg.logging.get("entity"),
-            dir=str(run_dir),
-            mode=mode,
-            name=run_dir.name,
-            tags=list(cfg.logging.get("tags") or []),
-            config=to_plain(cfg),
-        )
 
 
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -77,24 +46,25 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    # --- everything user-fixable, before any model loads
-    validate_train_config(cfg)
-    resumed = resolve_resume(cfg.get("resume", False), run_dir)
+    # --- everything user-fixable was checked in the Hydra process (argen.training.validation);
+    # reading the typed config is cheap, and what is built below checks itself again anyway.
+    plain = to_plain(cfg)
+    settings = TrainConfig.parse(cfg, launched_world_size())
+    resumed = resolve_resume(settings.resume, run_dir)
     if resumed:
         run_dir, checkpoint = resumed  # keep training in the original run dir
-        check_same_config(run_dir, to_plain(cfg), bool(cfg.get("resume_allow_changes", False)))
-    scenarios = load_configured_scenarios(cfg.data, "train")
-    ablation = cfg.reward.get("ablation", "none")
-    scorer = build_scorer(cfg, rubric_mode=None if ablation == "none" else ablation)
+        check_same_config(run_dir, plain, settings.resume_allow_changes)
+    scenarios = load_configured_scenarios(settings.data, "train")
+    scorer = scorer_from_settings(settings.judge, settings.rubric, settings.policy)
     scorer.judge.preflight()
-    if cfg.eval.at_end:
+    if settings.eval.at_end:
         from argen.evaluation.audit import preflight_audit_judge
 
         preflight_audit_judge(cfg)  # eval.audit_judge: a wrong option or a dead server stops the run now
-    reward_funcs, reward_weights = build_reward_functions(to_plain(cfg.reward), scorer)
+    reward_funcs, reward_weights = build_reward_functions(settings.reward, scorer)
     eval_scenarios = None
-    if cfg.eval.at_end or cfg.eval.every_n_steps:
-        eval_scenarios = load_configured_scenarios({"path": cfg.eval.get("path"), "limit": cfg.eval.limit}, "eval")
+    if settings.eval.any:
+        eval_scenarios = load_configured_scenarios(settings.eval.scenarios, "eval")
 
     from argen.models import resolve_model, torch_dtype
     from argen.training.callbacks import bind_trainer, build_callbacks
@@ -104,11 +74,11 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         if resumed:
             truncate_metrics(run_dir / "metrics.jsonl", after_step=checkpoint_step(checkpoint))
         else:
-            save_resolved_config(cfg, run_dir)
-    setup_tracking(cfg, run_dir)
-    model_path = resolve_model(to_plain(cfg.model))
-    args = build_grpo_config(cfg, run_dir, reward_weights)
-    args.model_init_kwargs = {"dtype": torch_dtype(cfg.model.dtype)}
+            save_resolved_config(plain, run_dir)
+    setup_tracking(settings.logging, run_dir, plain)
+    model_path = resolve_model(dict(settings.model.node))
+    args = build_grpo_config(settings, run_dir, reward_weights)
+    args.model_init_kwargs = {"dtype": torch_dtype(settings.model.dtype)}
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
@@ -116,15 +86,16 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    peft_config = _peft_config(cfg)
+    peft_config = _peft_config(settings.model)
     trainer = GRPOTrainer(
         model=model_path,
         reward_funcs=reward_funcs,
         args=args,
-        train_dataset=build_dataset(scenarios, cfg.data.system_prompt),
+        train_dataset=build_dataset(scenarios, settings.data.system_prompt),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=build_callbacks(cfg, run_dir, scorer=scorer, tokenizer=tokenizer, eval_scenarios=eval_scenarios),
+        callbacks=build_callbacks(cfg, run_dir, settings=settings, scorer=scorer, tokenizer=tokenizer,
+                                  eval_scenarios=eval_scenarios),
     )
     bind_trainer(trainer)  # the beta schedule, adaptive weights and periodic evaluation act on the trainer
     guard = PreemptionGuard().install()
@@ -190,15 +161,15 @@ def finish_tracking(summary: dict[str, Any]) -> None:
         wandb.finish()
 
 
-def _peft_config(cfg: DictConfig):
-    if not cfg.model.get("lora"):
+def _peft_config(model: ModelConfig):
+    if not model.lora:
         return None
     from peft import LoraConfig
 
-    lc = cfg.model.lora_config
+    lc = model.lora_config
     return LoraConfig(
-        r=int(lc.r), lora_alpha=int(lc.alpha), lora_dropout=float(lc.dropout),
-        target_modules=lc.target_modules if isinstance(lc.target_modules, str) else list(lc.target_modules),
+        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
+        target_modules=lc["target_modules"] if isinstance(lc["target_modules"], str) else list(lc["target_modules"]),
         task_type="CAUSAL_LM",
     )
 
@@ -237,22 +208,3 @@ def summarise_run(cfg: DictConfig, run_dir: Path, reward_names: list[str], start
 
     summary.update(watching_summary(run_dir / "metrics.jsonl"))  # resources, periodic eval, final reward weights
     return summary
-
-
-def summary_line(summary: dict[str, Any]) -> str:
-    """The one line printed when a run ends: what happened and where everything went."""
-    parts = [f"argen: trained {summary.get('steps', 0)} steps in {summary.get('wall_s', 0):.0f}s"]
-    q = summary.get("quarters", {}).get("reward")
-    if q:
-        parts.append(f"reward first quarter {q['first']:.3f} -> last quarter {q['last']:.3f}")
-    trend = (summary.get("periodic_eval") or {}).get("trend") or {}
-    if trend.get("headline"):
-        parts.append(trend["headline"])  # learning during the run, with its paired test
-    ev = summary.get("evaluation") or {}
-    if ev.get("headline"):
-        parts.append(ev["headline"])
-    run_dir = summary.get("run_dir", ".")
-    files = ["config.yaml", "metrics.jsonl", "reward_curve.png", "final_model/", "summary.json"]
-    files += [name for name in ("completions.jsonl", "periodic_eval.jsonl", "eval/") if (Path(run_dir) / name).exists()]
-    parts.append(f"run dir {run_dir} ({', '.join(files)})")
-    return "; ".join(parts)

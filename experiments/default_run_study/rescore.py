@@ -60,8 +60,6 @@ def main(argv: list[str]) -> None:
     pairs = [a.split("=", 1) for a in argv[1:]]
     from hydra import compose, initialize_config_dir
 
-    import torch  # noqa: F401  (before regopy: see argen/evaluate.py)
-
     from argen.scoring.build import build_scorer
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):

@@ -128,7 +128,7 @@ def gemini_figures(rows: list[dict], verdicts: list, rubric: Rubric) -> dict:
 
 def pair_wins(pairs: list[dict], scorer) -> dict:
     """Good-vs-bad wins through the full scorer, per kind, with every pair's two scores."""
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     reqs = [JudgeRequest(p["prompt"], text, p["tier"], p["scope"]) for p in pairs for text in (p["good"], p["bad"])]
     res = scorer.score_blocking(reqs)
@@ -150,7 +150,7 @@ def pair_wins(pairs: list[dict], scorer) -> dict:
 
 def boilerplate_check(pairs: list[dict], scorer) -> dict:
     """Append BOILERPLATE to every good answer: how many scores rose (combined, evaluation)?"""
-    from argen.scoring.verdict import JudgeRequest
+    from argen.types import JudgeRequest
 
     goods = [p for p in pairs if p["kind"] != "boilerplate"]
     reqs = [JudgeRequest(p["prompt"], text, p["tier"], p["scope"]) for p in goods for text in (p["good"], p["good"] + " " + BOILERPLATE)]

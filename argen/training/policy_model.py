@@ -1,0 +1,58 @@
+"""The policy as TRL's trainer holds it, for callbacks that use it between steps: readied for
+generation exactly as TRL readies it, whether it is a PEFT model, and the trainer's event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+
+def is_peft(model: Any) -> bool:
+    """Whether the policy is a PEFT (adapter) model: its base weights then serve as the reference."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)
+
+
+@contextlib.contextmanager
+def generation_model(trainer: Any, fallback: Any):
+    """(policy, lockstep): the policy readied for generation exactly as TRL 1.16 readies it for its
+    own (``GRPOTrainer._generate_single_turn``): unwrapped (DDP; DeepSpeed ZeRO-3 parameters
+    gathered; gradient checkpointing off meanwhile), then, under FSDP, the root module's parameters
+    summoned (``DistributedBackend.summon_full_params(recurse=False)``). ``lockstep``: parameters
+    are sharded across processes, so generation must proceed in step (see periodic_eval)."""
+    from trl.distributed import DistributedBackend
+    from trl.models import unwrap_model_for_generation
+
+    wrapped = next((m for m in (getattr(trainer, "model_wrapped", None), trainer.model, fallback) if m is not None), None)
+    accelerator = trainer.accelerator
+    backend = getattr(trainer, "_dist", None) or DistributedBackend(accelerator)
+    lockstep = accelerator.num_processes > 1 and (backend.is_zero3 or backend.is_fsdp)
+    with (
+        unwrap_model_for_generation(
+            wrapped,
+            accelerator,
+            gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
+            gradient_checkpointing_kwargs=getattr(trainer.args, "gradient_checkpointing_kwargs", None),
+        ) as model,
+        backend.summon_full_params(wrapped, recurse=False),
+    ):
+        yield model, lockstep
+
+
+def on_loop(loop: Any) -> Any:
+    """A function that runs a coroutine on ``loop`` and waits for it (None without a loop).
+
+    That loop is the one TRL runs the async reward functions on: judge clients stay on one loop.
+    """
+    if loop is None:
+        return None
+    import asyncio
+
+    return lambda coro: asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+__all__ = ["generation_model", "is_peft", "on_loop"]

@@ -1,0 +1,31 @@
+"""Responses the judge and policy benchmarks run on when the reference data is not at hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argen.types import JudgeRequest
+
+REPO = Path(__file__).resolve().parents[1]
+# ArGen's Gemini-judged responses, read by path where the shared reference folder is present.
+REFERENCE = REPO.parent / "shared" / "argen-reference" / "judged-gemini.jsonl"
+
+# A few typical answer shapes: a cautious referral, an emergency instruction, a markdown list.
+SHAPES = (
+    "I'm not a doctor, but please see a healthcare professional about this soon. They can examine you.",
+    "Call 911 now. " + "While you wait, sit down, stay calm and unlock the door. " * 3,
+    "Here are some things that can help:\n\n1. **Rest**: take it easy.\n2. **Fluids**: drink water.\n"
+    "3. **See a doctor** if it lasts more than a week or gets worse. " * 4,
+)
+
+
+def synthetic_requests(*, labelled: bool) -> list[JudgeRequest]:
+    """The bundled training prompts, twice over, each answered with one of :data:`SHAPES`
+    (``labelled``: with the scenario's tier and scope)."""
+    from argen.data.scenarios import bundled_path, load_scenarios
+
+    scenarios = load_scenarios(bundled_path("train"))
+    return [
+        JudgeRequest(s.prompt, SHAPES[i % len(SHAPES)], s.tier if labelled else None, s.scope if labelled else None)
+        for i, s in enumerate(scenarios * 2)
+    ]

@@ -1,0 +1,114 @@
+"""Imports point one way, as the README states: every ``argen`` import, top-level or inside a
+function, goes to the same layer or one below. A violation names the importing file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "argen"
+
+# Highest first. A module belongs to the first entry that matches its dotted name (a package
+# entry covers everything below it).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("argen.train", "argen.evaluate", "argen.score", "argen.summarize", "argen.launch", "argen.worker"),
+    ("argen.training", "argen.evaluation"),
+    ("argen.rewards",),
+    ("argen.scoring",),
+    ("argen.judges", "argen.policy"),
+    ("argen.types", "argen.errors", "argen.runtime", "argen.config", "argen.config_schema", "argen.data", "argen.models", "argen.reporting"),
+)
+
+# judges and policy share a layer but are separate components: neither imports the other.
+SEPARATE = (("argen.judges", "argen.policy"),)
+
+
+def _owner(module: str) -> tuple[int, str] | None:
+    for level, members in enumerate(LAYERS):
+        for member in members:
+            if module == member or module.startswith(member + "."):
+                return level, member
+    return None
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _argen_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import of argen in a file, including ones inside functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "argen"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] != "argen":
+                continue
+            if node.module == "argen":  # `from argen import x`: x is a module of the package
+                found += [(node.lineno, f"argen.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return found
+
+
+def layer_violations(package: Path = PACKAGE) -> list[str]:
+    """Every upward (or sideways, between separate components) import under ``package``."""
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        name = _module_name(path)
+        here = _owner(name)
+        if here is None:
+            if name != "argen":
+                problems.append(f"{path.relative_to(ROOT)}: module {name} is in no layer; add it to LAYERS")
+            continue
+        rel = str(path.relative_to(ROOT))
+        for line, target in _argen_imports(path):
+            there = _owner(target)
+            if there is None:
+                continue
+            upward = there[0] < here[0]
+            sideways = any({here[1], there[1]} == set(pair) for pair in SEPARATE)
+            if upward or sideways:
+                problems.append(f"{rel}:{line}: {name} ({here[1]}) imports {target} ({there[1]}), "
+                                f"{'a higher layer' if upward else 'a separate component'}")
+    return problems
+
+
+def test_imports_point_down():
+    assert layer_violations() == []
+
+
+def test_a_violation_names_file_and_line(tmp_path):
+    pkg = tmp_path / "argen"
+    (pkg / "judges").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "judges" / "__init__.py").write_text("")
+    (pkg / "judges" / "bad.py").write_text("import json\n\n\ndef f():\n    from argen.scoring.rubric import Rubric\n")
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        problems = layer_violations(pkg)
+    finally:
+        ROOT = saved
+    assert problems == ["argen/judges/bad.py:5: argen.judges.bad (argen.judges) imports argen.scoring.rubric "
+                        "(argen.scoring), a higher layer"]
+
+
+def test_readme_states_this_order():
+    """The README's sentence lists the same layers, top to bottom."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"Dependencies point one way:(.*?)\n\n", text, re.S)
+    assert match, "README.md lost its 'Dependencies point one way:' statement"
+    stated = [part.strip(" .`\n") for part in match.group(1).replace("\n", " ").split("->")]
+    short = [
+        "/".join(m.removeprefix("argen.") for m in members) if level else "entry points"
+        for level, members in enumerate(LAYERS)
+    ]
+    assert stated == short
