@@ -5,10 +5,10 @@ then reads every group once, checks each value and raises :class:`~argen.errors.
 naming the key at fault. Components take their own typed node (``settings.grpo``,
 ``settings.hardware``, ...) instead of the whole DictConfig. docs/config.md lists the groups.
 
-This package sits at the bottom with :mod:`argen.config`: it imports nothing of ArGen's but that
-and the errors. Checks that must build something (the judge, the rubric tables, the Rego policies, the
-reward callables) live beside what they build and run from
-:func:`argen.training.validation.validate_train_config`, still in the Hydra process.
+This package sits at the bottom with :mod:`argen.config`: it imports nothing of ArGen's but that,
+the errors and the runtime facts (:mod:`argen.runtime`). Checks that must build something (the
+judge, the rubric tables, the Rego policies, the reward callables) live beside what they build and
+run from :func:`argen.training.validation.validate_train_config`, still in the Hydra process.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from argen.config_schema.scoring import (
 )
 from argen.config_schema.values import is_int, is_number, non_negative_int, one_of, positive_int
 from argen.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TrainConfig:
