@@ -49,8 +49,7 @@ class BetaScheduleConfig:
         if unknown:
             raise ConfigError(f"{prefix}.{unknown[0]}", "is not a schedule key (kind, start, end)")
         kind = node.get("kind") or "constant"
-        if kind not in BETA_KINDS:
-            raise ConfigError(f"{prefix}.kind", f"must be one of {', '.join(BETA_KINDS)}, got {kind!r}")
+        one_of(kind, BETA_KINDS, f"{prefix}.kind")
         for key in ("start", "end"):
             value = node.get(key)
             if value is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from argen.config import REPO_ROOT, resolve_config_path
-from argen.config_schema.values import _frozen, _mapping, is_int
+from argen.config_schema.values import _frozen, _mapping, is_int, one_of
 from argen.errors import ConfigError
 from argen.runtime import world_size
 
@@ -36,8 +36,7 @@ class ModelConfig:
         """Check a ``model`` node without loading anything."""
         m = _mapping(node, "model")
         source = m.get("source")
-        if source not in MODEL_SOURCES:
-            raise ConfigError("model.source", f"must be one of {', '.join(MODEL_SOURCES)}, got {source!r}")
+        one_of(source, MODEL_SOURCES, "model.source")
         if source in ("hub", "local") and not m.get("path"):
             raise ConfigError("model.path", f"is required when model.source={source}")
         if source == "local" and not Path(str(m["path"])).is_dir():
@@ -99,8 +98,7 @@ class HardwareConfig:
                 raise ConfigError("hardware.launcher", "'external' is not a value to set: a process started by an outside "
                                   "launcher (WORLD_SIZE > 1) is recognised by itself; use none, torchrun or accelerate")
             launcher = "none"
-        if launcher not in LAUNCHERS:
-            raise ConfigError("hardware.launcher", f"must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+        one_of(launcher, LAUNCHERS, "hardware.launcher")
         launched = world_size is not None
         if launched:
             n = int(world_size)

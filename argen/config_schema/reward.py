@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from argen.config_schema.values import _frozen, _mapping, is_number, positive_int
+from argen.config_schema.values import _frozen, _mapping, is_number, one_of, positive_int
 from argen.errors import ConfigError
 
 REWARD_MODES = ("separate", "combined")
@@ -42,11 +42,9 @@ class RewardConfig:
         """Check a ``reward`` node (mode, functions, weights by name, adaptive weights)."""
         reward = _mapping(node, "reward")
         mode = reward.get("mode")
-        if mode not in REWARD_MODES:
-            raise ConfigError("reward.mode", f"must be one of {', '.join(REWARD_MODES)}, got {mode!r}")
+        one_of(mode, REWARD_MODES, "reward.mode")
         ablation = reward.get("ablation", "none")
-        if ablation not in ABLATIONS:
-            raise ConfigError("reward.ablation", f"must be one of {', '.join(ABLATIONS)}, got {ablation!r}")
+        one_of(ablation, ABLATIONS, "reward.ablation")
         functions = reward.get("functions") or {}
         if not functions:
             raise ConfigError("reward.functions", "at least one reward function is required")
