@@ -307,3 +307,41 @@ def test_end_of_training_failure_keeps_the_run_summary(tmp_path):
                                        build_scorer(cfg), SCENARIOS[:1])
     assert "error" in result
     assert result["headline"].startswith("eval failed (") and f"checkpoint={tmp_path}" in result["headline"]
+
+
+def test_a_lora_adapter_is_merged_before_generating(tmp_path):
+    """A saved adapter (what a LoRA run's final_model holds) loads merged: a plain model whose
+    logits match the adapter model's, so evaluation reads one weight per layer per decode step."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from argen.evaluation.generation import ResponseGenerator, generate_batch, load_for_generation
+    from argen.models import resolve_model
+
+    tiny = resolve_model(compose("train", ["model=tiny"]).model)
+    base = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32)
+    adapted = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    torch.manual_seed(0)
+    with torch.no_grad():  # LoRA starts as a no-op (B = 0): give it weights that change the output
+        for name, param in adapted.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    adapter_dir = tmp_path / "final_model"
+    adapted.save_pretrained(adapter_dir)
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(adapter_dir)
+    assert not (adapter_dir / "config.json").exists()
+
+    merged = load_for_generation(adapter_dir, torch.float32)
+    assert not isinstance(merged, PeftModel) and not any("lora" in n for n, _ in merged.named_parameters())
+    ids = torch.randint(10, 1000, (2, 12))
+    with torch.inference_mode():
+        got, want = merged(ids).logits, adapted.eval()(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32)(ids).logits
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3)  # the adapter's change survived the merge
+
+    gen = ResponseGenerator(adapter_dir)
+    answers = generate_batch(gen.model, gen.tokenizer, ["Is a fever of 38.5 C in an adult an emergency?"],
+                             GenerationSettings(temperature=0.0, max_new_tokens=4))
+    assert answers[0].new_tokens >= 1

@@ -28,7 +28,7 @@ def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainCo
         raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: "
                           "pip install -e '.[gpu]' (vllm 0.22.0-0.31.0, the range TRL 1.16 supports)")
     if settings.model.lora and importlib.util.find_spec("peft") is None:
-        raise ConfigError("model.lora", "needs the peft package: pip install -e '.[gpu]'")
+        raise ConfigError("model.lora", "needs the peft package (a dependency of argen): pip install -e .")
     check_scoring(cfg, settings)
     # Reading the scenario files is cheap and finds every bad line here, in the Hydra process,
     # before any worker starts (the runner reads them again where they are used).

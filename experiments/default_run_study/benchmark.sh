@@ -5,7 +5,7 @@
 # scenarios (default: all 100). Writes RUN_DIR/benchmark/{base,trained}/ (responses, summary,
 # report) and RUN_DIR/benchmark/compare.md: per-principle paired deltas with 95% bootstrap CI and
 # Wilcoxon p, and the looping answers of each model. Judge, policies and generation settings are
-# argen.evaluate's defaults (temperature 0.2, batch 8, seed 42). A finished base or trained
+# argen.evaluate's defaults (temperature 0.2, batch 64, seed 42). A finished base or trained
 # evaluation is not redone: the harness resumes a run dir (set BASE_DIR=... to reuse another
 # run's base evaluation made with the same judge and limit).
 set -euo pipefail
