@@ -122,8 +122,8 @@ def load_for_generation(path: str | Path, dtype: Any):
     """A saved model ready to generate: full weights as saved, a LoRA adapter merged into its base.
 
     Merging (W + BA * scale, once) gives the same function as the adapter kept apart, but each
-    decode step then reads one weight matrix per linear layer instead of three: on a CPU, where decoding
-    is bound by reading weights, an unmerged adapter made the evaluation markedly slower.
+    decode step then reads one weight matrix per linear layer instead of three: on a CPU, where
+    decoding is bound by reading weights, an unmerged adapter made the evaluation markedly slower.
     """
     from transformers import AutoModelForCausalLM
 
