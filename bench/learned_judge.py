@@ -33,11 +33,16 @@ def _corpus(n: int) -> tuple[list[JudgeRequest], str]:
         rows = [row for _, row in iter_records(REFERENCE)]
         # Every 6th row: all 100 prompts, each answered by several models, in file order.
         return [JudgeRequest(r["prompt"], r["response"]) for r in rows[::6]][:n], "judged-gemini"
-    return synthetic_requests(labelled=False)[:n], "bundled-synthetic"
+    # The shapes repeat and the judge embeds a repeated text once: make every answer distinct.
+    requests = synthetic_requests(labelled=False)[:n]
+    return [JudgeRequest(r.prompt, f"About your question ({r.prompt[:80]}): {r.response}") for r in requests], "bundled-synthetic"
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Responses per second (best pass, wall clock), and the one-time load."""
+    from argen.runtime import quiet_openmp
+
+    quiet_openmp()  # as every entry point does before torch loads: waiting threads sleep
     import torch
 
     from argen.judges.learned import LearnedJudge

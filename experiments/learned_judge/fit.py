@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=ALPHA)
     parser.add_argument("--c", type=float, default=C)
     parser.add_argument("--components", type=int, default=COMPONENTS)
+    parser.add_argument("--team-weight", type=float, default=TEAM_WEIGHT, help="weight of each team example (0: none)")
     parser.add_argument("--write", action="store_true", help=f"save the heads fit on everything to {WEIGHTS_PATH}")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-cache", action="store_true", help="embed again instead of reading the embedding cache")
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if args.no_cache else argen_cache() / "learned-judge"
     encoder = SentenceEncoder()
     ref = load_reference(args.reference)
-    team = team_rows()
+    team = [dict(r, weight=args.team_weight) for r in team_rows()] if args.team_weight > 0 else []
     x_ref = design(ref, encoder, cache)
     x_team = design(team, encoder, cache)
     rubric = _rubric()
@@ -492,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     final = fit_heads(np.vstack([x_ref, x_team]), ref + team, **kw)
     report = {
         "version": VERSION, "n_reference": len(ref), "n_team": len(team), "folds": args.folds,
-        "alpha": args.alpha, "c": args.c, "components": args.components,
+        "alpha": args.alpha, "c": args.c, "components": args.components, "team_weight": args.team_weight,
         "held_out": {"learned": agreement_figures(learned, ref, rubric), "heuristic": agreement_figures(heuristic, ref, rubric)},
         "errors": error_figures(learned, heuristic, ref, rubric),
         "pairs": pairs_figures([final], encoder, cache, rubric),
