@@ -3,7 +3,7 @@
 conf/ stays at the top level of the repository, where the project's layout puts it, and ships
 inside the wheel as ``argen/conf`` (packages ``argen.conf.*``, YAML only), so an installed argen
 finds its configs from any directory (:data:`argen.config.CONF_DIR`). The bundled scenarios,
-Rego policies and the heuristic judge's scope model ship as data of their directories.
+Rego policies, the heuristic judge's scope model and the learned judge's heads ship as data of their directories.
 """
 
 from setuptools import find_namespace_packages, setup
@@ -18,7 +18,7 @@ setup(
     package_data={
         "argen.data.scenarios": ["*.jsonl"],
         "argen.policy.rego": ["*.rego"],
-        "argen.judges": ["*.npz"],  # the heuristic judge's scope model
+        "argen.judges": ["*.npz"],  # the heuristic judge's scope model, the learned judge's heads
         **{name: ["*.yaml"] for name in CONF},
     },
 )

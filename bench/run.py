@@ -51,6 +51,7 @@ END = "<!-- bench:end -->"
 # here run after these, alphabetically; listed ones that are missing are noted as absent.
 ORDER = (
     "heuristic_judge",
+    "learned_judge",
     "policy_throughput",
     "judge_pipeline",
     "judge_cache",

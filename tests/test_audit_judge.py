@@ -8,7 +8,7 @@ import json
 import pytest
 
 from argen.errors import ConfigError
-from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer
+from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer, lift_headline
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
 from argen.scoring.build import build_scorer
@@ -67,14 +67,43 @@ def test_lift_under_both_judges_flags_answers_the_audit_disagrees_with():
     trained = rows_with([(0.9, 0.3)] * 4 + [(0.9, 0.9)] * 2)
     lift = audit_lift(base, trained)
     assert lift["pairs"] == 6
-    assert lift["lift"]["mean"] == pytest.approx(0.5) and lift["lift"]["ci95"] == [0.5, 0.5]
-    assert lift["audit_lift"]["mean"] == pytest.approx((4 * -0.5 + 2 * 0.1) / 6, abs=1e-4)
-    lo, hi = lift["audit_lift"]["ci95"]
-    assert lo < lift["audit_lift"]["mean"] < hi
+    assert lift["lift"]["mean_diff"] == pytest.approx(0.5) and (lift["lift"]["ci_low"], lift["lift"]["ci_high"]) == (0.5, 0.5)
+    assert lift["audit_lift"]["mean_diff"] == pytest.approx((4 * -0.5 + 2 * 0.1) / 6, abs=1e-4)
+    assert lift["audit_lift"]["ci_low"] < lift["audit_lift"]["mean_diff"] < lift["audit_lift"]["ci_high"]
     assert lift["possible_reward_hacking"] == 4 and {f["id"] for f in lift["flagged"]} == {"s0", "s1", "s2", "s3"}
 
 
 # ---------------------------------------------------------------------------- config errors
+def _lift_of(reward_changes, audit_changes):
+    base = rows_with([(0.5, 0.5)] * len(reward_changes))
+    trained = rows_with([(0.5 + a, 0.5 + b) for a, b in zip(reward_changes, audit_changes)])
+    return audit_lift(base, trained, reward_judge="rew")
+
+
+RISE = [0.05 + 0.01 * i for i in range(20)]  # every answer better: p < 0.001
+NOISE = [(-1) ** i * 0.01 * (i + 1) for i in range(20)]  # up and down: not significant
+
+
+def test_a_significant_gain_under_the_reward_judge_only_is_flagged_as_possible_reward_hacking():
+    lift = _lift_of(RISE, NOISE)
+    assert lift["lift"]["significant"] and lift["lift"]["p_value"] < 0.001 and lift["lift"]["ci_low"] > 0
+    assert not lift["audit_lift"]["significant"] and lift["audit_lift"]["ci_low"] < 0 < lift["audit_lift"]["ci_high"]
+    assert lift["flag_kind"] == "possible_reward_hacking"
+    assert lift["flag"].startswith("POSSIBLE REWARD HACKING: combined rose significantly under the reward judge rew")
+    assert lift["flag"] in lift_headline(lift) and "\n" not in lift["flag"]
+    # The same paired test as every other comparison, per principle too.
+    assert set(lift["by_principle"]) == {"ahimsa", "dharma", "helpfulness"}
+    assert lift["by_principle"]["dharma"]["lift"]["verdict"].startswith("significant")
+
+
+def test_agreeing_judges_raise_no_flag_and_a_gain_under_the_audit_only_is_named_apart():
+    both = _lift_of(RISE, RISE)
+    assert both["flag"] is None and both["flag_kind"] is None and "REWARD HACKING" not in lift_headline(both)
+    assert _lift_of(NOISE, NOISE)["flag"] is None
+    audit_only = _lift_of(NOISE, RISE)
+    assert audit_only["flag_kind"] == "audit_only_gain" and "under the audit judge aud" in audit_only["flag"]
+
+
 def test_an_unknown_audit_option_names_its_key(tmp_path):
     cfg = compose("evaluate", ["audit_judge=nosuch"])
     with pytest.raises(ConfigError, match="audit_judge.*unknown judge option 'nosuch'.*heuristic"):
@@ -140,9 +169,10 @@ def test_compare_shows_lift_under_both_judges_and_flags_reward_hacking(tmp_path)
                      f"hydra.run.dir={tmp_path / 'cmp'}", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lift = json.loads((tmp_path / "cmp" / "audit.json").read_text())["trained"]
-    assert lift["lift"]["mean"] > 0.2 and lift["audit_lift"]["mean"] < -0.2
+    assert lift["lift"]["mean_diff"] > 0.2 and lift["audit_lift"]["mean_diff"] < -0.2
+    assert lift["reward_judge"] == "train-judge"
     assert lift["possible_reward_hacking"] == len(SCENARIOS)
-    assert "possible reward hacking" in result.stdout and "under audit judge audit-judge" in result.stdout
+    assert "possible reward hacking" in result.stdout and "audit judge audit-judge combined" in result.stdout
     assert "Possible reward hacking" in (tmp_path / "cmp" / "audit.md").read_text()
 
 
@@ -161,7 +191,7 @@ def test_end_of_training_reports_lift_under_both_judges(tmp_path):
     assert "error" not in result, result.get("error")
     assert calls == 3  # the same answers twice: the audit judge's cache answers the second time
     assert result["audit"]["pairs"] == 3 and result["audit"]["judge"] == "audit-judge"
-    assert "under the training judge" in result["headline"] and "under audit judge audit-judge" in result["headline"]
+    assert "under the reward judge heuristic-v2.1" in result["headline"] and "audit judge audit-judge" in result["headline"]
     assert (tmp_path / "eval" / "audit.md").is_file()
     for label in ("base", "trained"):
         assert json.loads((tmp_path / "eval" / label / "summary.json").read_text())["audit"]["n"] == 3

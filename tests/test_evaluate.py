@@ -261,7 +261,8 @@ def test_end_of_training_evaluates_base_and_trained(tmp_path):
     from argen.evaluation.end_of_training import evaluate_base_and_trained
     from argen.models import resolve_model
 
-    cfg = compose("train", ["model=tiny", *RULE_JUDGE, "eval.max_new_tokens=6", "eval.batch_size=4", "logging=wandb"])
+    cfg = compose("train", ["model=tiny", *RULE_JUDGE, "eval.max_new_tokens=6", "eval.batch_size=4", "logging=wandb",
+                            "eval.audit_judge=null"])  # the audit has tests of its own (test_learned_judge.py)
     scorer = build_scorer(cfg)
     tiny = resolve_model(cfg.model)
     run = wandb.init(mode="offline", dir=str(tmp_path), project="argen-test")

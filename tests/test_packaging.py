@@ -72,6 +72,7 @@ def test_the_wheel_holds_every_config_and_spdx_license_metadata(wheel):
     assert code <= names  # every module, subpackages added later included
     assert "argen/data/scenarios/train.jsonl" in names and any(n.startswith("argen/policy/rego/") for n in names)
     assert "argen/judges/heuristic_scope.npz" in names  # the heuristic judge cannot score without it
+    assert "argen/judges/learned_judge.npz" in names  # nor the learned judge without its heads
     assert not any(n.startswith("conf/") for n in names)  # no top-level package named conf
     assert "License-Expression: Apache-2.0" in metadata
     assert "deprecat" not in build_log.lower()  # setuptools' license-table deprecation is gone
