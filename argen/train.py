@@ -50,12 +50,15 @@ def main(cfg: DictConfig) -> dict | None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
-    earlier = _earlier_sessions(run_dir) if resuming and rank() == 0 else {}
+    from argen.launch import writes_run_files
+
+    writer = writes_run_files(cfg)  # rank 0 of machine 0: the one Hydra process that records the run
+    earlier = _earlier_sessions(run_dir) if resuming and writer else {}
     try:
         summary = _train(cfg, run_dir, isolate=multirun)
     except Exception as err:
         # A resume refused before it started changed nothing: the run keeps the record it had.
-        if rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
+        if writer and not (resuming and isinstance(err, (ConfigError, DataError))):
             _record_failure(run_dir, err, started, earlier)
         if not multirun:
             with user_errors("argen.train"):
@@ -63,7 +66,7 @@ def main(cfg: DictConfig) -> dict | None:
         # The sweep goes on: Hydra would end it on SystemExit and skip the summary on an exception.
         print(f"argen.train: job {hydra_cfg.job.num} failed ({run_dir}): {err}", file=sys.stderr, flush=True)
         return None
-    if rank() == 0:
+    if writer:
         from argen.launch import write_status
 
         write_status(run_dir, (summary or {}).get("status", "completed"), **_wall(started, earlier),
@@ -78,7 +81,7 @@ def main(cfg: DictConfig) -> dict | None:
             flush=True,
         )
         raise SystemExit(128 + int(getattr(signal, summary["signal"])))
-    if summary and rank() == 0:  # other ranks hold no summary (rank 0 writes the run files)
+    if summary and writer:  # other ranks and machines hold no summary (rank 0 of machine 0 writes the run files)
         from argen.reporting.summaries import training_line
 
         print(training_line(summary), flush=True)
@@ -99,7 +102,9 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
     # Every check, the judge's, the rubric's and the policies' included, before anything loads or starts.
     settings = validate_train_config(cfg)
     check_run_outputs(cfg, run_dir)
-    from argen.launch import needs_workers, preflight, run_after_training
+    from argen.launch import check_one_run_dir, needs_workers, preflight, run_after_training
+
+    check_one_run_dir(settings, HydraConfig.get())  # several machines: one shared run dir
 
     preflight(cfg, settings)  # visible GPUs, the model's weights: before anything loads or starts
     if needs_workers(settings, isolate) and not _in_distributed_worker():
@@ -249,5 +254,7 @@ def resume_argv(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     with user_errors("argen.train"):
-        sys.argv[1:] = outside_launch_argv(resume_argv(sys.argv[1:]))
+        from argen.launch import machines_argv
+
+        sys.argv[1:] = machines_argv(outside_launch_argv(resume_argv(sys.argv[1:])))
     main()

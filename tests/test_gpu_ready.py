@@ -332,37 +332,7 @@ def test_paper_recipe_follows_argens_published_settings(reference_dir, tmp_path)
     assert "max_prompt_length" in readme and "disable_dropout" in readme and "eval.path=" in readme
 
 
-# ---------------------------------------------------------------- make gpu-check
-
-
-def test_gpu_check_skips_cleanly_without_a_gpu(tmp_path):
-    out = tmp_path / "gpu_check.json"
-    result = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--out", str(out)], cwd=REPO,
-                            env=cli_env(CUDA_VISIBLE_DEVICES=""), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines() == [
-        "gpu-check: SKIPPED: no CUDA GPU visible (torch.cuda.is_available() is False, CUDA_VISIBLE_DEVICES=); "
-        "run it on a machine with one CUDA GPU"]
-    report = json.loads(out.read_text())
-    assert report["skipped"] is True and report["cases"] == {} and "no CUDA GPU" in report["reason"]
-
-
-def test_every_gpu_check_case_composes_and_validates():
-    """Each case's overrides are real config keys with valid values (a typo would only show on the GPU machine)."""
-    import importlib.util
-
-    from bench.gpu_check import BASE, CASES
-
-    assert [c.name for c in CASES] == ["gpu_bf16", "ddp_1_process_accelerate", "zero2", "zero3_end_eval",
-                                       "fsdp_periodic_eval", "lora", "vllm_colocate"]
-    for case in CASES:
-        cfg = compose("train", [*BASE, *case.overrides])
-        assert cfg.hardware.bf16 is True and cfg.hardware.use_cpu is False, case.name
-        if case.needs and importlib.util.find_spec(case.needs) is None and case.needs in ("vllm", "peft"):
-            with pytest.raises(ConfigError):
-                validate_train_config(cfg)
-        else:
-            validate_train_config(cfg)
+# ---------------------------------------------------------------- make gpu-check: tests/test_gpu_check.py
 
 
 @pytest.mark.slow  # two torchrun launches of 2 CPU ranks: ~40 s each on 2 shared cores

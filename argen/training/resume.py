@@ -13,6 +13,8 @@ from argen.training.checkpoints import checkpoint_step, is_resumable, latest_che
 
 # Keys that may differ between the original run and its resumption.
 IGNORED_KEYS = ("resume", "resume_allow_changes")
+# Where a machine of a multi-machine run sits, not what the run trains: each machine has its own.
+PLACEMENT_KEYS = ("hardware.machine_rank", "hardware.main_address", "hardware.main_port")
 
 
 def resolve_resume(resume: Any, run_dir: Path) -> tuple[Path, Path] | None:
@@ -49,8 +51,8 @@ def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """Keys whose values differ (or exist on one side only), as ``key: old -> new`` lines."""
-    a = {k: v for k, v in flatten(saved).items() if k.split(".")[0] not in IGNORED_KEYS}
-    b = {k: v for k, v in flatten(current).items() if k.split(".")[0] not in IGNORED_KEYS}
+    a = {k: v for k, v in flatten(saved).items() if k.split(".")[0] not in IGNORED_KEYS and k not in PLACEMENT_KEYS}
+    b = {k: v for k, v in flatten(current).items() if k.split(".")[0] not in IGNORED_KEYS and k not in PLACEMENT_KEYS}
     missing = object()
     return [
         f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}"

@@ -78,6 +78,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     setup_tracking(settings.logging, run_dir, plain)
     model_path = resolve_model(dict(settings.model.node))
     args = build_grpo_config(settings, run_dir, reward_weights)
+    # The process group is up now (TrainingArguments set it up): every rank must see one run dir.
+    from argen.training.shared_run_dir import check_shared_run_dir
+
+    check_shared_run_dir(run_dir)
     args.model_init_kwargs = {"dtype": torch_dtype(settings.model.dtype)}
 
     from transformers import AutoTokenizer
