@@ -46,35 +46,36 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_fully_cached_rescore_runs_with_the_server_stopped(tmp_path):
-    data = write_rows(tmp_path / "in.jsonl", ROWS)
-    cache = tmp_path / "cache.sqlite"
+@pytest.fixture(scope="module")
+def scored_then_stopped(tmp_path_factory):
+    """ROWS[:4] scored through argen.score with the server up (llama-cpp-python's answers to
+    response_format), then the server stopped: ``(dir, url, cache)``; nothing listens at url."""
+    tmp = tmp_path_factory.mktemp("lazy-probe")
+    cache = tmp / "cache.sqlite"
     with ChatServer(profile="llama-cpp-python") as srv:
         url = srv.url
-        first = score(url, data, tmp_path / "a.jsonl", cache)
+        first = score(url, write_rows(tmp / "first.jsonl", ROWS[:4]), tmp / "first-out.jsonl", cache)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert all(r["combined"] is not None for r in read_rows(tmp_path / "a.jsonl"))
+    assert all(r["combined"] is not None for r in read_rows(tmp / "first-out.jsonl"))
+    return tmp, url, cache
 
-    # The server is gone: nothing listens at its URL any more.
-    again = score(url, data, tmp_path / "b.jsonl", cache)
+
+def test_a_fully_cached_rescore_runs_with_the_server_stopped(scored_then_stopped, tmp_path):
+    first_dir, url, cache = scored_then_stopped
+    again = score(url, first_dir / "first.jsonl", tmp_path / "b.jsonl", cache)
     assert again.returncode == 0, again.stderr[-3000:]
     rows = read_rows(tmp_path / "b.jsonl")
-    assert len(rows) == len(ROWS) and all(r["combined"] is not None and "error" not in r for r in rows)
-    assert [r["combined"] for r in rows] == [r["combined"] for r in read_rows(tmp_path / "a.jsonl")]
+    assert len(rows) == 4 and all(r["combined"] is not None and "error" not in r for r in rows)
+    assert [r["combined"] for r in rows] == [r["combined"] for r in read_rows(first_dir / "first-out.jsonl")]
     summary = json.loads((tmp_path / "b.summary.json").read_text())
     stats = summary["judge_stats"]
-    assert stats["cache_hits"] == len(ROWS) and stats["calls"] == 0 and stats["format_probes"] == 0
+    assert stats["cache_hits"] == 4 and stats["calls"] == 0 and stats["format_probes"] == 0
     assert summary["judge_info"]["chosen_by"] == "not yet probed"  # the server was never asked
     assert "unreachable" not in again.stderr
 
 
-def test_a_partially_cached_rescore_scores_the_cached_rows_and_names_the_stopped_server(tmp_path):
-    cache = tmp_path / "cache.sqlite"
-    with ChatServer() as srv:
-        url = srv.url
-        first = score(url, write_rows(tmp_path / "first.jsonl", ROWS[:4]), tmp_path / "a.jsonl", cache)
-    assert first.returncode == 0, first.stderr[-3000:]
-
+def test_a_partially_cached_rescore_scores_the_cached_rows_and_names_the_stopped_server(scored_then_stopped, tmp_path):
+    _, url, cache = scored_then_stopped
     again = score(url, write_rows(tmp_path / "all.jsonl", ROWS), tmp_path / "b.jsonl", cache)
     # 2 of 6 failed: under judge.max_error_rate=0.5, so the run finishes and says what happened.
     assert again.returncode == 0, again.stderr[-3000:]
@@ -88,33 +89,34 @@ def test_a_partially_cached_rescore_scores_the_cached_rows_and_names_the_stopped
     assert "unreachable" in again.stderr  # the scorer's warning names it too
 
 
-def test_mostly_uncached_rows_with_the_server_stopped_stop_the_run_naming_the_server(tmp_path):
-    cache = tmp_path / "cache.sqlite"
-    with ChatServer() as srv:
-        url = srv.url
-        assert score(url, write_rows(tmp_path / "first.jsonl", ROWS[:1]), tmp_path / "a.jsonl", cache).returncode == 0
-    result = score(url, write_rows(tmp_path / "all.jsonl", ROWS), tmp_path / "b.jsonl", cache)
+def test_mostly_uncached_rows_with_the_server_stopped_stop_the_run_naming_the_server(scored_then_stopped, tmp_path):
+    _, url, cache = scored_then_stopped
+    other = [(p, r + " Take care.", t) for p, r, t in ROWS]  # six answers the judge never saw
+    result = score(url, write_rows(tmp_path / "all.jsonl", ROWS[:4] + other), tmp_path / "b.jsonl", cache)
     assert result.returncode == 2
     last = [line for line in result.stderr.splitlines() if line.strip()][-1]
-    assert last.startswith("argen.score: error: ") and "5 of 6" in last and f"judge server {url} is unreachable" in last
+    assert last.startswith("argen.score: error: ") and "6 of 10" in last and f"judge server {url} is unreachable" in last
 
 
 def test_the_server_is_checked_once_and_only_when_a_verdict_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SENTINEL_KEY)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with ChatServer(profile="llama-cpp-python") as srv:
-        scorer = build_scorer(judge_cfg(srv, tmp_path))
+        # A generous deadline: on a loaded machine a 1 s attempt may be retried, which is not the point here.
+        scorer = build_scorer(judge_cfg(srv, tmp_path, "judge.request_timeout_s=30"))
         scorer.judge.preflight_lazy()
         assert srv.model_list_calls == 0 and srv.probe_calls == []  # nothing sent at start-up
         assert all(r.ok for r in scorer.score_blocking(requests_for(3, "a")))
         assert all(r.ok for r in scorer.score_blocking(requests_for(3, "b")))
         assert srv.model_list_calls == 1 and len(srv.probe_calls) == 2  # json_schema refused, then json_object_schema
         scorer.close()
+        judged = srv.chat_count
 
         cached = build_scorer(judge_cfg(srv, tmp_path))  # a new process's judge, the same cache
         cached.judge.preflight_lazy()
         assert all(r.ok for r in cached.score_blocking(requests_for(3, "a") + requests_for(3, "b")))
-        assert srv.model_list_calls == 1 and len(srv.probe_calls) == 2 and srv.chat_count == 6
+        assert srv.model_list_calls == 1 and len(srv.probe_calls) == 2 and srv.chat_count == judged
+        assert cached.judge.stats()["cache_hits"] == 6
         cached.close()
 
 
@@ -127,6 +129,7 @@ def test_a_missing_key_still_stops_at_start_up(tmp_path, monkeypatch):
         assert srv.model_list_calls == 0
 
 
+@pytest.mark.slow  # two evaluations of the tiny model: about a minute on 2 idle cores
 def test_a_fully_cached_evaluation_runs_with_the_server_stopped(tmp_path):
     data = tmp_path / "scenarios.jsonl"
     data.write_text("".join(json.dumps({"id": f"s-{i}", "prompt": p, "tier": t, "scope": "S0"}) + "\n"
