@@ -105,12 +105,13 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         check_model_config(to_plain(cfg.model))
     scenarios = load_configured_scenarios(cfg.data, "eval")
     scorer = build_scorer(cfg)
-    scorer.judge.preflight()
+    # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
+    scorer.judge.preflight_lazy()
     from argen.evaluation.audit import build_audit_scorer
 
     audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
     if audit is not None:
-        audit.judge.preflight()
+        audit.judge.preflight_lazy()
 
     from argen.evaluation.generation import GenerationSettings
     from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model

@@ -219,12 +219,13 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     every_row = read_inputs(src)
     inputs = every_row[: cfg.get("limit") or None]
     scorer = build_scorer(cfg)
-    scorer.judge.preflight()
+    # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
+    scorer.judge.preflight_lazy()
     from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, build_audit_scorer
 
     audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
     if audit is not None:
-        audit.judge.preflight()
+        audit.judge.preflight_lazy()
     scored_by = {
         "judge": scorer.judge.name,
         "rubric_version": scorer.rubric.version,

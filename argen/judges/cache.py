@@ -290,6 +290,9 @@ class CachedJudge(Judge):
     def preflight(self) -> None:
         self.inner.preflight()
 
+    def preflight_lazy(self) -> None:
+        self.inner.preflight_lazy()
+
     def info(self) -> dict[str, Any]:
         return self.inner.info()
 

@@ -4,7 +4,9 @@ One chat call per response returns the whole verdict (all three principles). Aro
 
 * a persistent :class:`~argen.judges.cache.VerdictCache` answers repeated requests without a call;
 * the structured-output form is found by probing the server (:mod:`argen.judges.formats`,
-  :mod:`argen.judges.openai_preflight`) unless ``judge.response_format`` forces one;
+  :mod:`argen.judges.openai_preflight`) unless ``judge.response_format`` forces one; with
+  ``preflight_lazy()`` that check waits for the first request the cache cannot answer, so a fully
+  cached run needs no server;
 * concurrency and rate limits, a wall-clock deadline per attempt and retries with backoff come
   from :mod:`argen.judges.transport`;
 * every reply is read by :mod:`argen.judges.replies`: whatever its shape, it ends as a verdict or
@@ -33,7 +35,7 @@ from argen.errors import JudgeError
 from argen.judges.base import Judge
 from argen.judges.cache import Todo, VerdictCache, cache_key, judge_through_cache
 from argen.judges.formats import FormatChoice, mentions_format, request_field
-from argen.judges.judge_errors import describe_failure, key_rejected, unreachable
+from argen.judges.judge_errors import ServerUnreachable, describe_failure, key_rejected, unreachable
 from argen.judges.judge_stats import JudgeStats
 from argen.judges.openai_preflight import ServerChecks
 from argen.judges.openai_settings import build_settings
@@ -69,6 +71,8 @@ class OpenAIJudge(ServerChecks, Judge):
         forced = s.response_format != "auto"
         self._format: FormatChoice | None = FormatChoice(s.response_format, "forced") if forced else None
         self._max_tokens_field = "max_tokens"
+        # Set once the server has been checked (preflight(), or lazily before the first cache miss).
+        self._server_checked = False
         self._cache: VerdictCache | None = None
         self._states: dict[int, LoopState] = {}
         self._system_tokens = len(SYSTEM_PROMPT) // 4
@@ -94,7 +98,15 @@ class OpenAIJudge(ServerChecks, Judge):
     async def _judge_missing(self, todo: Todo) -> list[Verdict | JudgeFailure]:
         """Judge the distinct uncached requests concurrently, one chat call each."""
         state = await self._loop_state()
-        await self._ensure_format(state)
+        try:
+            await self._ensure_server(state)
+        except ServerUnreachable as exc:
+            # Only these responses needed the server: they fail with the reason (never a made-up
+            # score, never cached), the cached ones of the batch stand, and the next batch that
+            # needs the server tries it again.
+            self._stats.add("connection_errors")
+            self._stats.add("failures", len(todo))
+            return [JudgeFailure(error=str(exc), attempts=0) for _ in todo]
         tasks = [asyncio.ensure_future(self._judge_one(state, key, req)) for key, (req, _) in todo.items()]
         try:
             return list(await asyncio.gather(*tasks))
@@ -139,6 +151,15 @@ class OpenAIJudge(ServerChecks, Judge):
         """
         key = self._read_key()
         asyncio.run(self._preflight(key))
+
+    def preflight_lazy(self) -> None:
+        """The start-up check for commands that may be answered wholly from the cache (scoring,
+        evaluation): the key variable is checked now; the server (reachability, model, response
+        format) is checked before the first request the cache cannot answer.
+
+        A server that is down then fails only the responses that needed it, each with the reason.
+        """
+        self._read_key()
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop and the cache connection."""
