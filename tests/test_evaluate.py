@@ -136,6 +136,7 @@ def test_rerun_skips_answered_scenarios_and_survives_a_torn_line(tiny_run, tmp_p
     ("overrides", "expected"),
     [
         (["data.path=/nonexistent/scenarios.jsonl"], "/nonexistent/scenarios.jsonl: file not found"),
+        (["data.path=/usr"], "/usr: is a directory, not a file"),
         (["checkpoint=/nonexistent/model"], "config key 'checkpoint': checkpoint /nonexistent/model does not exist"),
         (["temperature=-1"], "config key 'temperature'"),
         (["batch_size=0"], "config key 'batch_size'"),

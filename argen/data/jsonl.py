@@ -107,8 +107,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     are not UTF-8, invalid JSON, NaN, a line that is not an object, a lone surrogate.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(p, "file not found")
+    check_input_file(p)
     data = p.read_bytes()
     for number, offset, chunk in _lines(data):
         try:
@@ -123,6 +122,33 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise DataError(p, f"each line must be a JSON object, got {type(obj).__name__}", number)
         yield number, obj
+
+
+def check_input_file(path: str | Path) -> Path:
+    """``path`` is a regular file; else a :class:`DataError` that says what it is instead (a
+    directory, a broken link, a device) rather than "file not found" for everything."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise DataError(p, "is a directory, not a file (name a .jsonl file)")
+    if p.is_symlink():
+        raise DataError(p, f"is a broken symbolic link (to {os.readlink(p)})")
+    if p.exists():
+        raise DataError(p, "is not a regular file (a device, a pipe or a socket)")
+    raise DataError(p, "file not found")
+
+
+def why_no_records(path: str | Path) -> str:
+    """Why a file a user handed in gave no records: "it is empty" or "it has only blank lines"."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if not data:
+        return "it is empty"
+    lines = len(data.split(b"\n")) - (1 if data.endswith(b"\n") else 0)
+    return f"it has only blank lines ({lines} line{'s' if lines != 1 else ''}, no records)"
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
