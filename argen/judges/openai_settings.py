@@ -38,6 +38,7 @@ class JudgeSettings:
     requests_per_minute: float | None
     tokens_per_minute: float | None
     max_retries: int
+    retry_deadline_s: float
     backoff_initial_s: float
     backoff_max_s: float
     response_format: str
@@ -65,6 +66,7 @@ def build_settings(
     requests_per_minute: float | None = 500,
     tokens_per_minute: float | None = 200_000,
     max_retries: int = 5,
+    retry_deadline_s: float = 120.0,
     backoff_initial_s: float = 1.0,
     backoff_max_s: float = 60.0,
     response_format: str = "auto",
@@ -93,12 +95,17 @@ def build_settings(
         ("request_timeout_s", request_timeout_s),
         ("preflight_timeout_s", preflight_timeout_s),
         ("max_concurrency", max_concurrency),
+        ("retry_deadline_s", retry_deadline_s),
     ):
         if value is None or isinstance(value, bool) or not math.isfinite(float(value)) or float(value) <= 0:
             raise ConfigError(f"judge.{key}", f"must be > 0, got {value!r}")
     for key, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
         if value is not None and float(value) < 0:
             raise ConfigError(f"judge.{key}", f"must be >= 0 (0 or null: no limit), got {value!r}")
+    if float(retry_deadline_s) < float(request_timeout_s):
+        raise ConfigError("judge.retry_deadline_s", f"({retry_deadline_s:g}) is the total time one response may take, "
+                          f"retries included: it cannot be below judge.request_timeout_s ({request_timeout_s:g}), "
+                          "the time of one attempt; raise it or lower judge.request_timeout_s")
     if int(max_retries) < 0:
         raise ConfigError("judge.max_retries", f"must be >= 0, got {max_retries!r}")
     if not 0.0 <= float(temperature) <= 2.0:
@@ -123,6 +130,7 @@ def build_settings(
         requests_per_minute=float(requests_per_minute) / world if requests_per_minute else None,
         tokens_per_minute=float(tokens_per_minute) / world if tokens_per_minute else None,
         max_retries=int(max_retries),
+        retry_deadline_s=float(retry_deadline_s),
         backoff_initial_s=float(backoff_initial_s),
         backoff_max_s=float(backoff_max_s),
         response_format=str(response_format),
