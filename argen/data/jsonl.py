@@ -182,6 +182,35 @@ def records_from_bytes(data: bytes, path: str | Path = "<jsonl>") -> list[dict[s
     return rows
 
 
+def skipped_lines(path: str | Path, limit: int = 3) -> list[str]:
+    """What :func:`read_records` skips in ``path``, in words: a torn last line (a write cut off by a
+    kill or a full disk), or a line that does not decode. Empty when every line is whole."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    data = p.read_bytes()
+    found: list[str] = []
+    count = 0
+    last_line = data.count(b"\n") + 1  # a file that ends in a newline has an empty last "line"
+    for number, _, chunk in _lines(data):
+        try:
+            raw = chunk.decode("utf-8")
+            if not raw.strip(_JSON_SPACE):
+                continue
+            if isinstance(decode_line(raw, p, number, strict=False), dict):
+                continue
+        except (UnicodeDecodeError, DataError):
+            pass
+        count += 1
+        if len(found) < limit:
+            found.append(f"line {number} is torn ({len(chunk)} bytes and no newline: a write was cut off)"
+                         if number == last_line
+                         else f"line {number} does not decode as a JSON object")
+    if count > limit:
+        found.append(f"{count - limit} more such lines")
+    return found
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
