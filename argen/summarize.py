@@ -260,6 +260,13 @@ class SweepSummaryCallback(Callback):
             print(f"argen.train: {len(failed)} of {len(result['rows'])} sweep jobs failed: {', '.join(failed)} "
                   f"(status.json in each job dir)", file=sys.stderr, flush=True)
             raise SystemExit(1)
+        unevaluated = [r["job"] for r in result["rows"] if "end-of-training evaluation failed" in (r.get("flags") or "")]
+        if unevaluated:  # trained, not evaluated: the status a single run gives (3)
+            from argen.errors import EXIT_EVALUATION_FAILED
+
+            print(f"argen.train: {len(unevaluated)} of {len(result['rows'])} sweep jobs trained but their end-of-training "
+                  f"evaluation failed: {', '.join(unevaluated)} (the flags say how to redo each)", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_EVALUATION_FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:

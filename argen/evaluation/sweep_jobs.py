@@ -155,7 +155,12 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
                      f"{max(logged) if logged else '?'} (partial training, not final numbers)")
     else:
         row.update(rewards)
-    row.update(evaluation_columns(summary.get("evaluation")))
+    evaluation = summary.get("evaluation")
+    if isinstance(evaluation, Mapping) and evaluation.get("error"):
+        from argen.evaluation.end_of_training import redo_command
+
+        flags.append(f"end-of-training evaluation failed ({evaluation['error']}); redo it with: {redo_command(job_dir)}")
+    row.update(evaluation_columns(evaluation))
     row.update(lift_columns(job_dir))
     row["wall_s"] = status.get("wall_s", summary.get("wall_s"))
     row["error"] = status.get("error", "")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from argen.data.outputs import writable_problem
 from argen.errors import ConfigError
 from argen.judges.cache import default_cache_path
 from argen.judges.formats import CHOICES
@@ -115,6 +116,11 @@ def build_settings(
     if unknown:
         raise ConfigError(f"judge.cache.{sorted(unknown)[0]}", "is not a cache setting (enabled, path, memory_entries)")
 
+    cache_path = Path(cache["path"]).expanduser() if cache.get("path") else default_cache_path()
+    if cache.get("enabled", True) and (problem := writable_problem(cache_path.parent)):
+        where = "" if cache.get("path") else " (null: under ARGEN_CACHE_DIR, default ~/.cache/argen)"
+        raise ConfigError("judge.cache.path", f"{cache_path}{where} cannot be written: {problem}; "
+                          "set judge.cache.path to a writable place, or judge.cache.enabled=false")
     world = world_size()
     return JudgeSettings(
         model=str(model),
@@ -135,7 +141,7 @@ def build_settings(
         backoff_max_s=float(backoff_max_s),
         response_format=str(response_format),
         cache_enabled=bool(cache.get("enabled", True)),
-        cache_path=Path(cache["path"]).expanduser() if cache.get("path") else default_cache_path(),
+        cache_path=cache_path,
         cache_memory_entries=int(cache.get("memory_entries", 200_000)),
         rubric_version=str(rubric_version),
         price_per_1k_prompt_tokens=float(price_per_1k_prompt_tokens or 0.0),
