@@ -198,14 +198,15 @@ def check_checkpoints_dir(run_dir: Path) -> None:
 
 def _record_failure(run_dir: Path, err: BaseException, started: float, earlier: dict | None = None,
                     cause: BaseException | None = None) -> None:
-    """status.json says why the job failed; an unexpected error's (or an environment fault's)
-    traceback goes to error.txt. What cannot be written (a full disk) is said on stderr instead."""
+    """status.json says why the job failed (``err``); the traceback of an unexpected error or of the
+    OSError behind an environment fault (``cause``) goes to error.txt. What cannot be written (a
+    full disk) is said on stderr instead."""
     from argen.data.atomic import write_atomic
     from argen.launch import write_status
 
     fields = {"error": str(err), "error_type": type(err).__name__, **_wall(started, earlier or {})}
     unwritten: list[str] = []
-    if not isinstance(err, ArgenError) or isinstance(err, EnvironmentFault):
+    if not isinstance(cause or err, ArgenError):  # a user error's one line says it all
         try:  # whole or not at all: a full disk must not leave an empty error.txt
             write_atomic(run_dir / "error.txt", "".join(traceback.format_exception(cause or err)))
             fields["traceback"] = str(run_dir / "error.txt")

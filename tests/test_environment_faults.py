@@ -126,9 +126,10 @@ def test_the_failure_recorder_says_on_stderr_what_it_could_not_write(tmp_path, c
 
     (tmp_path / "afile").write_text("x")
     run_dir = tmp_path / "afile" / "run"
-    fault = environment_fault(OSError(errno.ENOSPC, "No space left on device", str(run_dir / "checkpoints")), run_dir)
+    disk_full = OSError(errno.ENOSPC, "No space left on device", str(run_dir / "checkpoints"))
+    fault = environment_fault(disk_full, run_dir)
     assert isinstance(fault, EnvironmentFault)
-    _record_failure(run_dir, fault, 0.0, cause=fault)
+    _record_failure(run_dir, fault, 0.0, cause=disk_full)
     err = capsys.readouterr().err
     assert err.startswith(f"argen.train: the failure could not be recorded in {run_dir / 'error.txt'} (Not a directory) "
                           f"or {run_dir / 'status.json'} (Not a directory); it is only here")
