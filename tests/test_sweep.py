@@ -279,6 +279,25 @@ def test_a_killed_job_and_a_torn_metrics_file_are_flagged(tmp_path):
     assert f"- job 1: {rows[1]['flags']}" in markdown and f"- job 2: {rows[2]['flags']}" in markdown
 
 
+def test_a_sweep_whose_end_evaluations_failed_exits_3_and_flags_how_to_redo_them(tmp_path, capsys):
+    """Issue 25 item 7 in a sweep: every job trained, one job's end evaluation failed."""
+    from argen.summarize import SweepSummaryCallback
+
+    root = tmp_path / "sweep"
+    failed_eval = {"dir": str(root / "1" / "eval"), "error": "judge local:x failed on 4 of 4 responses",
+                   "headline": "eval failed (...)"}
+    _job(root, 0, ["grpo.beta=0.0"], [0.1] * 4, "completed")
+    _job(root, 1, ["grpo.beta=0.04"], [0.1] * 4, "completed", failed_eval)
+    with pytest.raises(SystemExit) as stop:
+        SweepSummaryCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
+    assert stop.value.code == 3
+    rows = list(csv.DictReader(open(root / "summary.csv", newline="")))
+    assert rows[0]["flags"] == ""
+    assert rows[1]["flags"] == ("end-of-training evaluation failed (judge local:x failed on 4 of 4 responses); redo it "
+                                f"with: python -m argen.evaluate end_of_training={root / '1'}")
+    assert "1 of 2 sweep jobs trained but their end-of-training evaluation failed: 1" in capsys.readouterr().err
+
+
 # --- real multiruns ---------------------------------------------------------------------------
 
 
