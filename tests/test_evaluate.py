@@ -307,7 +307,7 @@ def test_end_of_training_failure_keeps_the_run_summary(tmp_path):
     result = evaluate_base_and_trained(cfg, tmp_path, tmp_path / "no-such-model", tmp_path / "no-such-model",
                                        build_scorer(cfg), SCENARIOS[:1])
     assert "error" in result
-    assert result["headline"].startswith("eval failed (") and f"checkpoint={tmp_path}" in result["headline"]
+    assert result["headline"].startswith("eval failed (") and f"end_of_training={tmp_path}" in result["headline"]
 
 
 def test_a_lora_adapter_is_merged_before_generating(tmp_path):

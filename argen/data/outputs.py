@@ -28,19 +28,18 @@ def _refusal(directory: Path) -> str | None:
 
     Asked only once ``os.access`` said no: its answer cannot tell a read-only mount, an immutable
     directory (``chattr +i``, which binds root too) and a missing permission apart. A probe that
-    unexpectedly succeeds is removed at once.
+    unexpectedly succeeds leaves nothing behind.
     """
     import errno
     import tempfile
 
     try:
-        fd, name = tempfile.mkstemp(prefix=".argen-write-probe.", dir=directory)
+        with tempfile.TemporaryFile(dir=directory):  # unnamed where the system can (O_TMPFILE), gone on close
+            pass
     except OSError as exc:
         code = errno.errorcode.get(exc.errno or 0, "")
         hint = " (an immutable directory, chattr +i?)" if exc.errno == errno.EPERM else ""
         return f"{exc.strerror or exc}{f' ({code})' if code else ''}{hint}"
-    os.close(fd)
-    os.unlink(name)
     return None
 
 
