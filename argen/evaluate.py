@@ -94,7 +94,7 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate everything, then generate, score and report into ``run_dir``."""
     from argen.config import load_configured_scenarios, scenario_path, to_plain
-    from argen.models import check_model_config
+    from argen.models import check_cache_dir, check_model_config
     from argen.scoring.build import build_scorer
 
     # --- user-fixable problems first, before a model loads
@@ -103,6 +103,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_run_outputs(run_dir, {"data.path": scenario_path(cfg.data, "eval"), "checkpoint": checkpoint})
     if checkpoint is None:
         check_model_config(to_plain(cfg.model))
+        check_cache_dir(to_plain(cfg.model))  # a model built or converted once needs a writable cache dir
     scenarios = load_configured_scenarios(cfg.data, "eval")
     scorer = build_scorer(cfg)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
@@ -165,5 +166,47 @@ def main(cfg: DictConfig) -> dict | None:
         return run_evaluate(cfg, run_dir)
 
 
+def end_of_training_dir(argv: list[str]) -> Path | None:
+    """``end_of_training=RUN_DIR`` on the command line (None without it); it takes no other argument,
+    because it redoes the run's evaluation with the run's own settings."""
+    from argen.evaluation.end_of_training import REDO_KEY
+
+    given = [a.split("=", 1)[1] for a in argv if "=" in a and a.split("=", 1)[0].lstrip("+") == REDO_KEY]
+    if not given:
+        return None
+    others = [a for a in argv if not ("=" in a and a.split("=", 1)[0].lstrip("+") == REDO_KEY)]
+    if others or len(given) > 1:
+        raise ConfigError(REDO_KEY, f"takes one run dir and nothing else (got {' '.join(argv)}): it redoes the run's "
+                          "end-of-training evaluation with the run's own saved settings")
+    return Path(given[0])
+
+
+def redo_end_of_training_main(run_dir: Path) -> int:
+    """Redo a training run's end-of-training evaluation; 0 when it succeeds, 3 when it fails again."""
+    import sys
+
+    from argen.errors import EXIT_EVALUATION_FAILED
+    from argen.evaluation.end_of_training import redo_end_of_training
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with user_errors("argen.evaluate"):
+        summary = redo_end_of_training(run_dir)
+    evaluation = summary.get("evaluation") or {}
+    if "error" in evaluation:
+        print(f"argen.evaluate: error: the end-of-training evaluation of {run_dir} failed again: {evaluation['error']}",
+              file=sys.stderr, flush=True)
+        return EXIT_EVALUATION_FAILED
+    print(f"argen.evaluate: {evaluation.get('headline')}; {run_dir / 'summary.json'} updated, report in "
+          f"{evaluation.get('report')}", flush=True)
+    return 0
+
+
 if __name__ == "__main__":
+    import sys
+
+    with user_errors("argen.evaluate"):
+        redo_dir = end_of_training_dir(sys.argv[1:])
+    if redo_dir is not None:
+        sys.exit(redo_end_of_training_main(redo_dir))
     main()

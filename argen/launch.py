@@ -52,7 +52,7 @@ from omegaconf import DictConfig
 
 from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
-from argen.errors import ArgenError, ConfigError
+from argen.errors import ArgenError, ConfigError, EnvironmentFault
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
 _DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
@@ -314,10 +314,11 @@ def check_gpu_count(hw: HardwareConfig | Any) -> None:
 def preflight(cfg: DictConfig, settings: Any = None) -> None:
     """Checks of the machine itself, in the Hydra process, after the config validated and before
     anything loads or starts: visible GPUs, and the policy's weights (cached, or a reachable hub)."""
-    from argen.models import check_model_available
+    from argen.models import check_cache_dir, check_model_available
 
     check_gpu_count(hardware_of(settings if settings is not None else cfg))
     check_model_available(cfg.model)
+    check_cache_dir(cfg.model)  # ARGEN_CACHE_DIR (or HOME) a file, read-only: say so before anything loads
 
 
 def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
@@ -358,7 +359,9 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
     if rc != 0:
         label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(hw.launcher, "worker")
         where = f" on machine {hw.machine_rank} of {hw.num_machines}" if hw.num_machines > 1 else ""
-        raise ArgenError(_failure_message(label + where, rc, last_lines, log_path))
+        # A worker stopped by its environment (exit 74, a full disk) keeps that status for the run.
+        error = EnvironmentFault if rc == EnvironmentFault.exit_code else ArgenError
+        raise error(_failure_message(label + where, rc, last_lines, log_path))
     if hw.machine_rank > 0:
         # Global rank 0 runs on machine 0 and writes the run's files; this machine's part is done
         # (its view of summary.json may lag behind on a network filesystem: it is not read here).
@@ -397,10 +400,12 @@ def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, 
         return updated
     how = f"interrupted by signal {signum}" if signum is not None else _failure_message(
         "python -m argen.worker --after-training", rc, tail, log_path, what="end-of-training evaluation")
+    from argen.evaluation.end_of_training import redo_command
+
     updated["evaluation"] = {
         "dir": str(result_dir / "eval"),
         "error": how,
-        "headline": f"eval failed ({how}); evaluate with: python -m argen.evaluate checkpoint={result_dir}",
+        "headline": f"eval failed ({how}); redo it with: {redo_command(result_dir)}",
     }
     write_atomic(summary_path, json.dumps(updated, indent=2, default=str))
     if signum is not None:
@@ -430,9 +435,10 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
     partial = ""
     # Flushed as it arrives: a long run's progress shows up as it happens. Read in chunks rather
     # than lines so progress bars that redraw with "\r" still redraw in a terminal.
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(cmd)}\n")
-        log.flush()
+    # Unbuffered: a write the disk refuses leaves nothing behind that closing the file would retry.
+    with open(log_path, "ab", buffering=0) as log_file:
+        log: Any = log_file
+        log.write(f"$ {' '.join(cmd)}\n".encode())
         proc = subprocess.Popen(
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
@@ -444,8 +450,13 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
                 text = decoder.decode(chunk)
                 sys.stdout.write(text)
                 sys.stdout.flush()
-                log.write(text)
-                log.flush()
+                if log is not None:
+                    try:
+                        log.write(chunk)
+                    except OSError as exc:  # a full disk: the output still reaches stdout, the run goes on
+                        print(f"argen: {log_path} cannot be written ({exc.strerror or exc}); its output is only on "
+                              "stdout from here", file=sys.stderr, flush=True)
+                        log = None
                 lines = (partial + text).replace("\r", "\n").split("\n")
                 partial = lines.pop()
                 tail.extend(line for line in lines if line.strip())

@@ -23,7 +23,7 @@ from typing import Any
 from filelock import FileLock
 
 from argen.config_schema import MODEL_SOURCES, ModelConfig
-from argen.errors import ConfigError
+from argen.errors import ConfigError, EnvironmentFault
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,36 @@ SOURCES = MODEL_SOURCES
 def cache_dir() -> Path:
     """Root of ArGen's on-disk cache (converted models, judge cache)."""
     return Path(os.environ.get("ARGEN_CACHE_DIR", Path.home() / ".cache" / "argen"))
+
+
+def check_cache_dir(cfg: Mapping[str, Any]) -> None:
+    """Before anything loads: a model converted or built once (packaged GGUF, tiny) needs a cache
+    dir it can write, unless it is there already. An :class:`EnvironmentFault` names the variable
+    that put the cache there (``ARGEN_CACHE_DIR``, else ``HOME``) and the cause."""
+    from argen.data.outputs import writable_problem
+
+    name = _cache_name(cfg)
+    if name is None or (cache_dir() / "models" / name / "config.json").is_file():
+        return
+    root = cache_dir()
+    problem = writable_problem(root / "models")
+    if problem is None:
+        return
+    if os.environ.get("ARGEN_CACHE_DIR"):
+        where = f"ARGEN_CACHE_DIR={root}: the cache dir"
+    else:
+        where = f"the cache dir {root} (under HOME={Path.home()})"
+    raise EnvironmentFault(f"{where} cannot be written: {problem}; {cfg.get('name')} is converted into it once. "
+                           "Point ARGEN_CACHE_DIR at a writable directory")
+
+
+def _cache_name(cfg: Mapping[str, Any]) -> str | None:
+    """The directory under ``cache_dir()/models`` a converted or built model lives in (None: not cached)."""
+    if cfg.get("source") == "packaged_gguf":
+        return str(cfg["name"])
+    if cfg.get("source") == "tiny":
+        return tiny_name(cfg)
+    return None
 
 
 def check_model_config(cfg: Mapping[str, Any]) -> None:
@@ -94,9 +124,9 @@ def resolve_model(cfg: Mapping[str, Any]) -> str:
     source = cfg["source"]
     if source in ("hub", "local"):
         return str(cfg["path"])
-    if source == "packaged_gguf":
-        return str(_cached(f"{cfg['name']}", lambda out: _convert_gguf(cfg, out)))
-    return str(_cached(tiny_name(cfg), lambda out: _build_tiny(cfg, out)))
+    check_cache_dir(cfg)
+    build = _convert_gguf if source == "packaged_gguf" else _build_tiny
+    return str(_cached(str(_cache_name(cfg)), lambda out: build(cfg, out)))
 
 
 def _cached(name: str, build) -> Path:

@@ -28,7 +28,7 @@ from argen.config import CONF_DIR
 from argen.config_schema import positive_int
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 from argen.data.atomic import write_atomic
-from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
+from argen.data.jsonl import append_records, check_input_file, drop_torn_tail, iter_records, why_no_records, write_records
 
 PROG = "argen.score"
 # Keys the score command writes into each row; an input field of the same name moves to "input".
@@ -83,7 +83,7 @@ def read_inputs(path: str | Path) -> list[InputRow]:
         scope = parse_label(obj.get("scope"), "scope", prompt, p, line)
         rows.append(InputRow(line, obj, prompt, response, tier, scope))
     if not rows:
-        raise DataError(p, "no rows to score (the file is empty)")
+        raise DataError(p, f"no rows to score ({why_no_records(p)})")
     return rows
 
 
@@ -186,8 +186,9 @@ def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
     positive_int(cfg.get("batch_size"), "batch_size")
     positive_int(cfg.get("limit"), "limit", allow_none=True)
     src, out = Path(str(cfg.input)), Path(str(cfg.output))
-    if not src.is_file():
+    if not src.exists() and not src.is_symlink():
         raise DataError(src, "input file not found")
+    check_input_file(src)  # a directory, a broken link or a device: say which
     check_output_paths(src, out)
     return src, out
 

@@ -136,6 +136,7 @@ def test_rerun_skips_answered_scenarios_and_survives_a_torn_line(tiny_run, tmp_p
     ("overrides", "expected"),
     [
         (["data.path=/nonexistent/scenarios.jsonl"], "/nonexistent/scenarios.jsonl: file not found"),
+        (["data.path=/usr"], "/usr: is a directory, not a file"),
         (["checkpoint=/nonexistent/model"], "config key 'checkpoint': checkpoint /nonexistent/model does not exist"),
         (["temperature=-1"], "config key 'temperature'"),
         (["batch_size=0"], "config key 'batch_size'"),
@@ -307,7 +308,7 @@ def test_end_of_training_failure_keeps_the_run_summary(tmp_path):
     result = evaluate_base_and_trained(cfg, tmp_path, tmp_path / "no-such-model", tmp_path / "no-such-model",
                                        build_scorer(cfg), SCENARIOS[:1])
     assert "error" in result
-    assert result["headline"].startswith("eval failed (") and f"checkpoint={tmp_path}" in result["headline"]
+    assert result["headline"].startswith("eval failed (") and f"end_of_training={tmp_path}" in result["headline"]
 
 
 def test_a_lora_adapter_is_merged_before_generating(tmp_path):

@@ -221,7 +221,7 @@ def test_a_crashing_evaluation_process_keeps_the_run_summary(tmp_path):
     assert result["steps"] == 2 and result["status"] == "completed"
     error = result["evaluation"]["error"]
     assert error.startswith("end-of-training evaluation failed (python -m argen.worker --after-training, exit code 1): KeyError")
-    assert result["evaluation"]["headline"].endswith(f"evaluate with: python -m argen.evaluate checkpoint={tmp_path}")
+    assert result["evaluation"]["headline"].endswith(f"redo it with: python -m argen.evaluate end_of_training={tmp_path}")
     assert json.loads((tmp_path / "summary.json").read_text()) == result  # written back: nothing lost
     log = (tmp_path / "after_training.log").read_text()
     assert log.startswith(f"$ {sys.executable} -m argen.worker --after-training")

@@ -55,7 +55,7 @@ def judge_args(url: str, cache: Path) -> list[str]:
     # Small replies keep SmolLM2 on 2 cores to seconds per row; a cut-off reply is a failure with a reason.
     return ["judge=local", f"judge.model={ALIAS}", f"judge.base_url={url}", f"judge.cache.path={cache}",
             "judge.max_concurrency=2", "judge.max_retries=1", "judge.backoff_initial_s=0.1", "judge.max_tokens=300",
-            "judge.request_timeout_s=240", "judge.max_error_rate=1.0"]
+            "judge.request_timeout_s=240", "judge.retry_deadline_s=480", "judge.max_error_rate=1.0"]
 
 
 def check_rows(rows: list[dict]) -> int:

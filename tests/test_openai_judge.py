@@ -189,6 +189,40 @@ def test_transient_faults_are_retried_and_counted(server, tmp_path):
     assert stats["invalid_replies"] == 3
 
 
+def test_a_huge_retry_after_cannot_hold_a_response_past_the_retry_deadline(server, tmp_path):
+    """Issue 25 item 8: a server answering 429 with Retry-After: 1000000000 held each response for
+    max_retries x backoff_max_s. Now no retry is made whose wait would end past judge.retry_deadline_s:
+    one attempt here (the next wait, 3 s, ends past the 1 s deadline), and the row says why."""
+    server.responder = lambda call: Reply(status=429, headers={"Retry-After": "1000000000"})
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_retries=5", "judge.backoff_max_s=3",
+                                    "judge.retry_deadline_s=1", "judge.max_error_rate=1.0"))
+    result = scorer.score_blocking(requests_for(1))[0]
+    assert not result.ok and server.chat_count == 1  # the old loop made 6 attempts, 3 s apart
+    assert result.error.startswith("judge.retry_deadline_s=1 reached after 1 attempt (the next wait, 3 s, would end "
+                                   "past it); last error: HTTP 429 from"), result.error
+    assert scorer.judge.stats()["retries"] == 0
+
+
+def test_retries_within_the_deadline_still_happen_and_the_attempt_limit_still_ends_them(server, tmp_path):
+    server.responder = lambda call: Reply(status=503)
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_retries=2", "judge.retry_deadline_s=60",
+                                    "judge.max_error_rate=1.0"))
+    result = scorer.score_blocking(requests_for(1))[0]
+    assert not result.ok and server.chat_count == 3  # the attempt limit ended it, as before
+    assert result.error.startswith("HTTP 503 from") and "retry_deadline_s" not in result.error
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (0, "judge.retry_deadline_s': must be > 0"),
+    (0.5, "judge.retry_deadline_s': (0.5) is the total time one response may take, retries included: it cannot be "
+          "below judge.request_timeout_s (1)"),
+])
+def test_a_retry_deadline_below_one_attempt_is_refused(server, tmp_path, value, message):
+    with pytest.raises(ConfigError) as err:
+        build_scorer(judge_cfg(server, tmp_path, f"judge.retry_deadline_s={value}"))
+    assert message in str(err.value)
+
+
 def test_retry_after_is_honoured(server, tmp_path):
     scorer = build_scorer(judge_cfg(server, tmp_path, "judge.backoff_max_s=5"))
     server.enqueue(Reply(status=429, headers={"Retry-After": "0.4"}))

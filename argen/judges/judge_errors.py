@@ -21,7 +21,7 @@ def describe_failure(exc: BaseException | None, url: str, timeout_s: float, secr
     if exc is None:
         text = "unknown error"
     elif isinstance(exc, DeadlineExceeded):
-        text = f"no complete reply from {url} within judge.request_timeout_s={exc.seconds:g} (connect, headers and body)"
+        text = f"no complete reply from {url} within {exc.limit} (connect, headers and body)"
     elif isinstance(exc, openai.APITimeoutError):
         text = f"no reply from {url} within judge.request_timeout_s={timeout_s:g}"
     elif isinstance(exc, openai.APIConnectionError):

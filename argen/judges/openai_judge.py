@@ -40,9 +40,11 @@ from argen.judges.judge_stats import JudgeStats
 from argen.judges.openai_preflight import ServerChecks
 from argen.judges.openai_settings import build_settings
 from argen.judges.prompts import RUBRIC_PROMPT_VERSION, SYSTEM_PROMPT, build_messages
-from argen.judges.redaction import display_url
+from argen.judges.redaction import clean_error, display_url
 from argen.judges.replies import InvalidReply, decode_body, message_text, usage_of, verdict_from_text
-from argen.judges.transport import DeadlineExceeded, LoopState, new_loop_state, retry_policy, within_deadline
+from argen.judges.transport import (
+    DeadlineExceeded, LoopState, RetryDeadline, new_loop_state, retry_policy, within_deadline,
+)
 from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -184,27 +186,31 @@ class OpenAIJudge(ServerChecks, Judge):
     # ------------------------------------------------------------------ one response
     async def _judge_one(self, state: LoopState, key: str, req: JudgeRequest) -> Verdict | JudgeFailure:
         attempts = 0
+        deadline = RetryDeadline(self.retry_deadline_s)
         retrying = retry_policy(
             max_retries=self.max_retries, backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
-            before_sleep=self._before_sleep,
+            before_sleep=self._before_sleep, deadline=deadline,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    verdict = await self._call(state, req)
+                    verdict = await self._call(state, req, deadline)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, this response ends as a failure with a reason
             if not isinstance(exc, (openai.OpenAIError, InvalidReply, DeadlineExceeded)):
                 log.warning("judge %s: unexpected %s while judging; response left unscored", self.name, type(exc).__name__)
             self._stats.add("failures")
-            return JudgeFailure(error=self._describe(exc), attempts=attempts)
+            reason = self._describe(exc)
+            if deadline.reached:  # say that the deadline, not the attempt limit, ended it (the cut keeps this part)
+                reason = clean_error(f"{deadline.note(attempts)}; last error: {reason}", self._secrets())
+            return JudgeFailure(error=reason, attempts=attempts)
         self._stats.add("verdicts")
         cache = self._get_cache()
         if cache is not None:
             cache.put(key, verdict, judge=self.name)
         return verdict
 
-    async def _call(self, state: LoopState, req: JudgeRequest) -> Verdict:
+    async def _call(self, state: LoopState, req: JudgeRequest, deadline: RetryDeadline | None = None) -> Verdict:
         messages = build_messages(req.prompt, req.response)
         estimate = self._system_tokens + (len(messages[1]["content"]) // 4) + self.max_tokens
         async with state.semaphore:
@@ -212,7 +218,7 @@ class OpenAIJudge(ServerChecks, Judge):
                 await state.request_limiter.acquire()
             if state.token_limiter is not None:
                 await state.token_limiter.acquire(min(estimate, state.token_limiter.max_rate))
-            body = await self._exchange(state, messages)
+            body = await self._exchange(state, messages, deadline)
         try:
             decoded = decode_body(body)
             self._stats.add_usage(usage_of(decoded))
@@ -221,8 +227,11 @@ class OpenAIJudge(ServerChecks, Judge):
             self._stats.count_error(exc)
             raise
 
-    async def _exchange(self, state: LoopState, messages: list[dict[str, str]]) -> bytes:
-        """One HTTP exchange within the deadline (again when the server first refuses an option); the raw body."""
+    async def _exchange(self, state: LoopState, messages: list[dict[str, str]], deadline: RetryDeadline | None = None) -> bytes:
+        """One HTTP exchange within the deadline (again when the server first refuses an option); the raw body.
+
+        The attempt gets ``judge.request_timeout_s``, or less when the request's total deadline is nearer.
+        """
         while True:
             assert self._format is not None
             fmt, length_field = self._format.response_format, self._max_tokens_field
@@ -232,12 +241,13 @@ class OpenAIJudge(ServerChecks, Judge):
             field = request_field(fmt)
             if field is not None:
                 options["response_format"] = field
+            seconds, limit = (self.request_timeout_s, None) if deadline is None else deadline.attempt_limit(self.request_timeout_s)
             try:
                 raw = await within_deadline(
                     state.client.chat.completions.with_raw_response.create(
                         model=self.model, messages=messages, temperature=self.temperature, **options
                     ),
-                    self.request_timeout_s,
+                    seconds, limit,
                 )
             except openai.APIStatusError as exc:
                 if fmt != "none" and self._format.chosen_by != "forced" and mentions_format(exc):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ def resolve_resume(resume: Any, run_dir: Path) -> tuple[Path, Path] | None:
         target = Path(str(resume)).expanduser()
         if not target.exists():
             raise ConfigError("resume", f"{target} does not exist")
+        if not target.is_dir():
+            raise ConfigError("resume", f"{target} is a file, not a run dir or a checkpoints/checkpoint-N dir")
+    if os.path.lexists(target / "checkpoints") and not (target / "checkpoints").is_dir():
+        raise ConfigError("resume", f"{target / 'checkpoints'} is not a directory (was it replaced by a file?): "
+                          "nothing to resume from")
     if checkpoint_step(target) is not None and target.parent.name == "checkpoints":
         if not is_resumable(target):
             raise ConfigError("resume", f"{target} is not a complete checkpoint (its save was interrupted); "
