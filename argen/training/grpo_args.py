@@ -5,13 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from argen.config_schema import TrainConfig
+from argen.config_schema import TrainConfig, grpo_config_fields
+
+
+def checkpointing_field(fields: frozenset[str] | set[str]) -> str:
+    """The name of the activation (gradient) checkpointing flag in this transformers' TrainingArguments.
+
+    transformers 5.21 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and keeps
+    the old name as a deprecated alias until v6; 5.17 to 5.20 (what vLLM 0.31's pin resolves to)
+    know only the old name. So the name is taken from the installed field set, not assumed.
+    """
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def grpo_kwargs(settings: TrainConfig | Any, run_dir: Path, reward_weights: list[float]) -> dict[str, Any]:
     """Keyword arguments for GRPOConfig (plain data, so tests can check them without trl).
 
-    ``settings``: the run's typed config (a composed config is parsed first).
+    ``settings``: the run's typed config (a composed config is parsed first). Every key is a field
+    of the installed GRPOConfig (:func:`~argen.config_schema.grpo_config_fields`).
     """
     if not isinstance(settings, TrainConfig):
         settings = TrainConfig.parse(settings)
@@ -35,8 +46,8 @@ def grpo_kwargs(settings: TrainConfig | Any, run_dir: Path, reward_weights: list
         disable_tqdm=False,
     )
     # Always explicit: TRL's GRPOConfig turns checkpointing on by default, which only costs time on
-    # a small model (transformers 5 calls the flag activation_checkpointing).
-    kwargs.setdefault("activation_checkpointing", settings.model.gradient_checkpointing)
+    # a small model. Its name depends on the transformers version (checkpointing_field).
+    kwargs.setdefault(checkpointing_field(grpo_config_fields()), settings.model.gradient_checkpointing)
     kwargs.setdefault("save_only_model", False)  # optimizer + scheduler + RNG, so resume continues exactly
     return kwargs
 
