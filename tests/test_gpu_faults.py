@@ -84,3 +84,30 @@ def test_grpo_fields_that_argen_sets_from_other_groups_are_refused_naming_that_g
         TrainConfig.parse(compose("train", ["experiment=smoke", f"+grpo.{key}={{}}" if key == "model_init_kwargs" else f"+grpo.{key}=true"]))
     assert err.value.key == f"grpo.{key}"
     assert ("model.gradient_checkpointing" if key == "gradient_checkpointing" else "model.dtype") in str(err.value)
+
+
+# ---------------------------------------------------------------- 2. wrapped models
+
+
+def _tiny_model_dir() -> str:
+    from argen.config import to_plain
+    from argen.models import resolve_model
+
+    return resolve_model(to_plain(compose("train", ["experiment=smoke"]).model))
+
+
+def test_lora_with_beta_starts_under_fsdp_and_ddp_wrappers(tmp_path):
+    """Under FSDP ``trainer.model`` is the wrapper when ``on_train_begin`` runs, and TRL loads no
+    reference model for a PEFT policy: asking the wrapper refused every LoRA run with beta > 0."""
+    import json
+    import subprocess
+    import sys
+
+    from argen.launch import free_port
+    from tests.conftest import REPO, cli_env
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port", str(free_port()),
+           str(REPO / "tests" / "wrapped_policy_worker.py"), _tiny_model_dir()]
+    done = subprocess.run(cmd, cwd=REPO, env=cli_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"none": "started", "ddp": "started", "fsdp": "started"}

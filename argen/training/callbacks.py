@@ -30,7 +30,7 @@ from transformers import TrainerCallback
 from argen.data.jsonl import append_record as append_jsonl
 from argen.data.jsonl import read_records as read_jsonl
 from argen.runtime import is_main_process
-from argen.training.policy_model import generation_model, is_peft, on_loop
+from argen.training.policy_model import generation_model, on_loop, uses_adapters_as_reference
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ class BetaScheduleCallback(TrainerAwareCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         trainer = self._need_trainer()
-        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not is_peft(trainer.model):
+        # A LoRA policy is its own reference (adapters off); under FSDP trainer.model is the wrapper.
+        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not uses_adapters_as_reference(trainer):
             raise RuntimeError("beta schedule starts above 0 but the trainer has no reference model (was GRPOConfig.beta 0?)")
 
     def on_step_begin(self, args, state, control, **kwargs):
