@@ -66,7 +66,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if settings.eval.any:
         eval_scenarios = load_configured_scenarios(settings.eval.scenarios, "eval")
 
-    from argen.models import resolve_model, torch_dtype
+    from argen.models import policy_init_kwargs, resolve_model, visible_gpus
     from argen.training.callbacks import bind_trainer, build_callbacks
     from argen.training.grpo_args import build_grpo_config
 
@@ -78,7 +78,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     setup_tracking(settings.logging, run_dir, plain)
     model_path = resolve_model(dict(settings.model.node))
     args = build_grpo_config(settings, run_dir, reward_weights)
-    args.model_init_kwargs = {"dtype": torch_dtype(settings.model.dtype)}
+    # Trained weights in float32, on the device the engine expects (argen.models.policy_init_kwargs).
+    args.model_init_kwargs = policy_init_kwargs(settings.model, settings.hardware, visible_gpus=visible_gpus())
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
