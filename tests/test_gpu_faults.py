@@ -198,3 +198,23 @@ def test_the_policy_is_placed_on_one_gpu_or_left_to_the_engine():
     fsdp = compose("train", ["hardware=fsdp"]).hardware
     assert policy_device_map(HardwareConfig.parse(fsdp, world_size=4), visible_gpus=4) is None  # each rank: the engine shards
     assert policy_device_map(TrainConfig.parse(compose("train", ["hardware=cpu"])).hardware, visible_gpus=4) is None
+
+
+# ---------------------------------------------------------------- 6. evaluation without inference mode
+
+
+def test_evaluation_generates_under_no_grad_not_inference_mode():
+    """The periodic evaluation generates with the training policy (under FSDP: its gathered
+    parameters); inference-mode tensors cannot enter the autograd of the next training step."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from argen.evaluation.generation import GenerationSettings, generate_batch
+
+    model_dir = _tiny_model_dir()
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled())))
+    generate_batch(model, AutoTokenizer.from_pretrained(model_dir), ["Is a fever of 38.5 C dangerous?"],
+                   GenerationSettings(max_new_tokens=3, temperature=0.0))
+    assert seen and set(seen) == {(False, False)}
