@@ -218,3 +218,170 @@ def test_evaluation_generates_under_no_grad_not_inference_mode():
     generate_batch(model, AutoTokenizer.from_pretrained(model_dir), ["Is a fever of 38.5 C dangerous?"],
                    GenerationSettings(max_new_tokens=3, temperature=0.0))
     assert seen and set(seen) == {(False, False)}
+
+
+# ---------------------------------------------------------------- 4. LoRA merges for vLLM syncs
+
+
+def _lora_policy(dtype: str = "bfloat16", seed: int = 0):
+    """The tiny model with LoRA on every linear layer, its adapters moved off their zero start
+    (as after training: lora_B starts at 0, which would make every merge a no-op)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(_tiny_model_dir(), dtype=getattr(torch, dtype))
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.02)
+    return model
+
+
+def _frozen(model) -> dict:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+
+
+def _cycles(model, n: int) -> None:
+    for _ in range(n):
+        model.merge_adapter()
+        model.unmerge_adapter()
+
+
+def test_peft_merge_and_unmerge_drift_a_bf16_frozen_base():
+    """The fault, as TRL's vLLM sync meets it: PEFT's own pair, 20 syncs, a bf16 base."""
+    model = _lora_policy()
+    before = _frozen(model)
+    _cycles(model, 20)
+    assert any(not torch_equal(before[n], p) for n, p in model.named_parameters() if n in before)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_exact_merge_leaves_the_frozen_base_bit_identical_after_many_syncs(dtype):
+    import torch
+
+    from argen.training.lora_merge import lora_layers, merged_weight, use_exact_merge
+
+    model = _lora_policy(dtype)
+    before = _frozen(model)
+    use_exact_merge(model)
+    _cycles(model, 50)
+    for name, param in model.named_parameters():
+        if name in before:
+            assert torch.equal(before[name], param), f"{name} drifted"
+    # While merged, each weight is W + s*B@A computed in float32 and rounded once.
+    name, layer = lora_layers(model)[0]
+    delta = layer.get_delta_weight("default").float()
+    expected = (layer.get_base_layer().weight.float() + delta).to(getattr(torch, dtype))
+    assert torch.equal(merged_weight(layer)[0], expected)
+    model.merge_adapter()
+    assert layer.merged and torch.equal(layer.get_base_layer().weight, expected)
+    model.unmerge_adapter()
+    assert not layer.merged
+
+
+def test_merged_model_computes_what_the_adapters_compute():
+    import torch
+
+    from argen.training.lora_merge import merged
+
+    model = _lora_policy("float32").eval()
+    ids = torch.arange(3, 19).unsqueeze(0)
+    with torch.no_grad():
+        with_adapters = model(input_ids=ids).logits
+        with merged(model):
+            merged_logits = model(input_ids=ids).logits
+        after = model(input_ids=ids).logits
+    assert torch.allclose(merged_logits, with_adapters, atol=1e-5)
+    assert torch.equal(after, with_adapters)
+
+
+def test_merged_state_dict_is_the_base_model_with_adapters_merged_and_leaves_the_model_alone():
+    import copy
+
+    import torch
+
+    from argen.training.lora_merge import merged_state_dict
+
+    model = _lora_policy("float32")
+    before = _frozen(model)
+    weights = merged_state_dict(model)
+    reference = copy.deepcopy(model).merge_and_unload().state_dict()  # PEFT's one-way merge, float32
+    assert set(weights) == set(reference)
+    for name, tensor in reference.items():
+        assert torch.allclose(weights[name], tensor, atol=1e-6), name
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters() if n in before)
+
+
+def test_lora_runs_install_the_exact_merge_on_the_unwrapped_policy(tmp_path):
+    """The callback a LoRA run gets installs the exact pair before the first step (TRL's vLLM
+    sync calls ``merge_adapter``/``unmerge_adapter`` on that very object)."""
+    import torch
+
+    from argen.training.callbacks import ExactLoraMergeCallback, build_callbacks
+
+    cfg = compose("train", ["experiment=gpu_vllm", "eval.every_n_steps=0", "eval.at_end=false"])
+    callbacks = [c for c in build_callbacks(cfg, tmp_path) if isinstance(c, ExactLoraMergeCallback)]
+    assert len(callbacks) == 1
+    assert not any(isinstance(c, ExactLoraMergeCallback)
+                   for c in build_callbacks(compose("train", ["experiment=smoke"]), tmp_path))
+    model = _lora_policy()
+
+    class Trainer:  # what the callback reads: the model, inside a real torch wrapper as engines hold it
+        accelerator = None
+
+        def __init__(self, model):
+            self.model = model
+
+    callbacks[0].bind(Trainer(torch.nn.DataParallel(model)))
+    callbacks[0].on_train_begin(None, None, None)
+    before = _frozen(model)
+    _cycles(model, 20)
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters() if n in before)
+
+
+def test_gpu_vllm_trains_its_adapters_at_a_lora_learning_rate():
+    """It trained LoRA at the paper's full fine-tuning rate (3.2e-6), where adapters barely move."""
+    settings = TrainConfig.parse(compose("train", ["experiment=gpu_vllm"]))
+    paper = TrainConfig.parse(compose("train", ["grpo=paper"])).grpo.trl["learning_rate"]
+    assert settings.model.lora
+    assert settings.grpo.trl["learning_rate"] == pytest.approx(10 * paper)
+
+
+# ---------------------------------------------------------------- 7. vLLM's context length
+
+
+def test_gpu_vllm_bounds_vllms_context_to_prompt_budget_plus_completion(tmp_path):
+    """Unset, vLLM reserves Llama-3.2's whole 131k-token context."""
+    from argen.training.grpo_args import grpo_kwargs
+
+    cfg = compose("train", ["experiment=gpu_vllm"])
+    kwargs = grpo_kwargs(cfg, tmp_path, [0.3, 0.4, 0.3])
+    assert kwargs["vllm_max_model_length"] == 512 + kwargs["max_completion_length"] == 768
+
+
+def test_vllms_context_is_checked_against_the_longest_prompt_before_vllm_starts():
+    from transformers import AutoTokenizer
+
+    from argen.config import load_configured_scenarios
+    from argen.data.dataset import build_dataset
+    from argen.training.grpo_args import longest_prompt_tokens, vllm_context_length
+
+    settings = TrainConfig.parse(compose("train", ["experiment=gpu_vllm"]))
+    dataset = build_dataset(load_configured_scenarios(settings.data, "train"), settings.data.system_prompt)
+    longest = longest_prompt_tokens(AutoTokenizer.from_pretrained(_tiny_model_dir()), dataset)
+    assert 100 < longest <= 512  # the bundled prompts, system prompt and chat template fit the budget
+    assert vllm_context_length(settings.grpo, longest) == 768
+    with pytest.raises(ConfigError) as err:
+        vllm_context_length(settings.grpo, 600)
+    assert err.value.key == "grpo.vllm_max_model_length" and "at least 856" in str(err.value)
+    unset = TrainConfig.parse(compose("train", ["experiment=gpu_vllm", "grpo.vllm_max_model_length=null"]))
+    assert vllm_context_length(unset.grpo, longest) == longest + 256

@@ -7,6 +7,8 @@
   logs ``reward_weight/<name>``.
 - :class:`PeriodicEvalCallback`: ``eval/<principle>`` and ``eval/combined`` every N steps.
 - :class:`CompletionsLogCallback`: a sample of completions with their verdicts to ``completions.jsonl``.
+- :class:`ExactLoraMergeCallback`: a LoRA policy's merges (TRL's vLLM weight sync) leave its frozen
+  base bit-identical.
 
 Callbacks that change or read the trainer itself (beta, reward weights, the model to evaluate)
 are handed it by :func:`bind_trainer` right after the trainer is built. Their scalar metrics go
@@ -265,6 +267,23 @@ class PeriodicEvalCallback(TrainerAwareCallback):
         return metrics
 
 
+class ExactLoraMergeCallback(TrainerAwareCallback):
+    """A LoRA policy merges its adapters exactly and restores its frozen base bit for bit.
+
+    TRL's vLLM weight sync calls the policy's ``merge_adapter()`` / ``unmerge_adapter()`` around
+    every sync; PEFT's own pair drifts a bf16 base a little more each time (TRL issue 6688).
+    Installed before the first step, on the unwrapped policy (:mod:`argen.training.lora_merge`).
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from argen.training.lora_merge import use_exact_merge
+        from argen.training.policy_model import is_peft, unwrapped_policy
+
+        policy = unwrapped_policy(self._need_trainer())
+        if is_peft(policy):
+            use_exact_merge(policy)
+
+
 class CompletionsLogCallback(TrainerCallback):
     """Every ``every`` steps (and at the last), a sample of the latest batch with verdicts, on rank 0."""
 
@@ -360,6 +379,8 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
     # Order matters within one event: the step clock stops before evaluation starts.
     callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
     callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(settings.grpo), metrics))
+    if settings.model.lora:
+        callbacks.append(ExactLoraMergeCallback())
     if settings.reward.adaptive:
         from argen.training.adaptive_weights import adapt_settings
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from argen.config_schema import TrainConfig, grpo_config_fields
+from argen.errors import ConfigError
 
 
 def checkpointing_field(fields: frozenset[str] | set[str]) -> str:
@@ -57,3 +58,32 @@ def build_grpo_config(settings: TrainConfig, run_dir: Path, reward_weights: list
     from trl import GRPOConfig
 
     return GRPOConfig(**grpo_kwargs(settings, run_dir, reward_weights))
+
+
+def longest_prompt_tokens(tokenizer: Any, dataset: Any) -> int:
+    """Tokens of the longest training prompt, chat template and generation prompt included."""
+    longest = 0
+    for row in dataset:
+        text = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
+        longest = max(longest, len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return longest
+
+
+def vllm_context_length(grpo: Any, longest_prompt: int) -> int:
+    """vLLM's context length (GRPOConfig.vllm_max_model_length) for a run whose longest prompt
+    takes ``longest_prompt`` tokens.
+
+    ``grpo.vllm_max_model_length`` when set, checked: a prompt plus ``max_completion_length`` that
+    does not fit would fail inside vLLM mid-run. Unset: exactly what the run needs, since vLLM
+    would otherwise reserve the model's whole context (131,072 tokens for Llama-3.2) in KV cache.
+    """
+    completion = int(grpo.trl.get("max_completion_length") or 512)  # TRL 1.16 default: 512
+    needed = longest_prompt + completion
+    set_to = grpo.trl.get("vllm_max_model_length")
+    if set_to is None:
+        return needed
+    if int(set_to) < needed:
+        raise ConfigError("grpo.vllm_max_model_length",
+                          f"{set_to} tokens do not hold the longest training prompt ({longest_prompt} tokens) plus "
+                          f"grpo.max_completion_length ({completion}): set it to at least {needed}")
+    return int(set_to)

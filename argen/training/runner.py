@@ -88,11 +88,17 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     peft_config = _peft_config(settings.model)
+    train_dataset = build_dataset(scenarios, settings.data.system_prompt)
+    if settings.grpo.use_vllm:
+        from argen.training.grpo_args import longest_prompt_tokens, vllm_context_length
+
+        # Checked before vLLM starts (it starts inside GRPOTrainer) and bounded to what the run needs.
+        args.vllm_max_model_length = vllm_context_length(settings.grpo, longest_prompt_tokens(tokenizer, train_dataset))
     trainer = GRPOTrainer(
         model=model_path,
         reward_funcs=reward_funcs,
         args=args,
-        train_dataset=build_dataset(scenarios, settings.data.system_prompt),
+        train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=build_callbacks(cfg, run_dir, settings=settings, scorer=scorer, tokenizer=tokenizer,
