@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server test-floors bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ $(LLAMA_VENV)/.installed:
 
 test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a real llama.cpp server (builds it once, ~5 min)
 	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q -s tests/test_judge_llama_server.py
+
+# The oldest versions pyproject.toml declares, all at once, in a cached virtualenv outside the project
+# (rebuilt when the floors change; ~3 min on 2 cores). tests/dependency_floors.py builds it.
+FLOORS_VENV ?= $(HOME)/.cache/argen/floors-venv
+
+test-floors: install ## Train on the oldest dependency versions ArGen declares (transformers 5.17, ...): ~7 min with the build
+	$(BIN)/python -m tests.dependency_floors build $(FLOORS_VENV)
+	ARGEN_FLOORS_VENV=$(FLOORS_VENV) $(BIN)/python -m pytest -m slow -q tests/test_floors.py
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run

@@ -56,8 +56,11 @@ def test_the_cli_refuses_eight_gpu_processes_on_a_machine_without_gpus(tmp_path)
     assert not (run_dir / "worker_config.yaml").exists() and not (run_dir / "workers.log").exists()
 
 
-def test_which_runs_train_in_worker_processes():
+def test_which_runs_train_in_worker_processes(monkeypatch):
+    import argen.launch as launch
     from argen.launch import needs_workers
+
+    monkeypatch.setattr(launch, "visible_gpus", lambda: 1)  # several GPUs: test_gpu_faults.py
 
     assert needs_workers(compose("train", ["hardware=ddp", "hardware.num_processes=1"]), isolate=False)
     assert needs_workers(compose("train", ["hardware=cpu_ddp2"]), isolate=False)
