@@ -38,6 +38,10 @@ def check_settings(cfg: DictConfig) -> None:
     if not is_int(cfg.get("seed")):
         raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
     LoggingConfig.parse(cfg.logging)
+    from argen.config import to_plain
+    from argen.judges.redaction import refuse_key_shaped_values
+
+    refuse_key_shaped_values(to_plain(cfg))  # a key in a config file never reaches the run's files
 
 
 def resolve_checkpoint(value: Any) -> Path:
@@ -159,10 +163,22 @@ def main(cfg: DictConfig) -> dict | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with user_errors("argen.evaluate"):
+        from argen.data.run_lock import acquire_output_lock
+
+        # One writer per run dir: responses.jsonl is resumed, so a second writer would duplicate rows.
+        acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.evaluate", what="run dir")
         if cfg.get("compare"):
             return run_compare(cfg, run_dir)
         return run_evaluate(cfg, run_dir)
 
 
 if __name__ == "__main__":
+    import sys
+
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
+    with user_errors("argen.evaluate"):
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
+        lock_run_dir(sys.argv[1:], "argen.evaluate")  # before Hydra writes .hydra/ into a run dir in use
     main()

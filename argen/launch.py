@@ -52,6 +52,7 @@ from omegaconf import DictConfig
 
 from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
+from argen.data.run_lock import held_lock_fds
 from argen.errors import ArgenError, ConfigError
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
@@ -326,6 +327,8 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
             start_new_session=True,
+            # The run dir's lock goes with it: held while any of them still writes (argen.data.run_lock).
+            pass_fds=held_lock_fds(),
         )
         with _forward_signals(proc) as received:
             assert proc.stdout is not None

@@ -47,6 +47,11 @@ def main(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if rank() == 0:  # one writer per run dir, workers and the end evaluation included (argen.data.run_lock)
+        from argen.data.run_lock import acquire_output_lock
+
+        with user_errors("argen.train"):
+            acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.train", what="run dir")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
@@ -248,6 +253,12 @@ def resume_argv(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
     with user_errors("argen.train"):
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
         sys.argv[1:] = outside_launch_argv(resume_argv(sys.argv[1:]))
+        if rank() == 0:
+            lock_run_dir(sys.argv[1:], "argen.train")  # before Hydra writes .hydra/ into a run dir in use
     main()

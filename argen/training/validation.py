@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from argen.config import load_configured_scenarios
+from argen.config import load_configured_scenarios, to_plain
 from argen.config_schema import TrainConfig, launched_world_size
 from argen.errors import ConfigError
+from argen.judges.redaction import refuse_key_shaped_values
 
 
 def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainConfig:
@@ -24,6 +25,8 @@ def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainCo
     Raises :class:`~argen.errors.ArgenError` naming the key (or file and line) at fault.
     """
     settings = TrainConfig.parse(cfg, world_size if world_size is not None else launched_world_size())
+    # A key in a config file (or an ${oc.env:...}) stops here, before config.yaml, wandb or a worker records it.
+    refuse_key_shaped_values(to_plain(cfg))
     if settings.grpo.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: "
                           "pip install -e '.[gpu]' (vllm 0.22.0-0.31.0, the range TRL 1.16 supports)")
