@@ -35,10 +35,24 @@ def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainCo
     check_scoring(cfg, settings)
     # Reading the scenario files is cheap and finds every bad line here, in the Hydra process,
     # before any worker starts (the runner reads them again where they are used).
-    load_configured_scenarios(settings.data, "train")
+    check_enough_scenarios(len(load_configured_scenarios(settings.data, "train")), settings)
     if settings.eval.any:
         load_configured_scenarios(settings.eval.scenarios, "eval")
     return settings
+
+
+def check_enough_scenarios(count: int, settings: TrainConfig) -> None:
+    """Refuse a run whose scenarios cannot fill one training step (it would train nothing and
+    call itself done), naming ``data.limit`` or ``data.path`` and the number needed."""
+    need, how = settings.grpo.scenarios_per_step(settings.hardware.num_processes)
+    if count >= need:
+        return
+    have = f"{count} scenario{'s' if count != 1 else ''}"
+    if settings.data.limit is not None and settings.data.limit < need:
+        raise ConfigError("data.limit", f"{have}, but one training step needs {need} ({how}); set data.limit={need} or more")
+    where = settings.data.path or "the bundled training set"
+    raise ConfigError("data.path", f"{where} holds {have}, but one training step needs {need} ({how}); "
+                      "add scenarios, or lower grpo.per_device_train_batch_size")
 
 
 def check_scoring(cfg: Any, settings: TrainConfig) -> None:
