@@ -252,6 +252,21 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [*argv, *extra, *_no_output_subdir(argv)]
 
 
+def exit_if_finished(argv: list[str]) -> None:
+    """A finished run resumed: one line, exit status 0, nothing written (before Hydra, which would
+    append to its log). Only a raised ``grpo.max_steps`` trains on."""
+    raw = _override_value(argv, "resume")
+    if raw is None or _unquote(raw) in _FALSE or any(a.startswith("-") for a in argv):  # -m, --cfg job, --help
+        return
+    from argen.training.resume import finished_message
+
+    line = finished_message(_unquote(raw), Path(_unquote(_override_value(argv, "hydra.run.dir") or ".")),
+                            [a for a in argv if "=" in a])
+    if line:
+        print(line, flush=True)
+        raise SystemExit(0)
+
+
 if __name__ == "__main__":
     from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
 
@@ -261,4 +276,5 @@ if __name__ == "__main__":
         sys.argv[1:] = outside_launch_argv(resume_argv(sys.argv[1:]))
         if rank() == 0:
             lock_run_dir(sys.argv[1:], "argen.train")  # before Hydra writes .hydra/ into a run dir in use
+        exit_if_finished(sys.argv[1:])
     main()
