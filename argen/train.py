@@ -76,12 +76,13 @@ def main(cfg: DictConfig) -> dict | None:
     if summary and summary.get("status") == "interrupted":
         import signal
 
-        print(
-            f"argen.train: stopped by {summary['signal']} at step {summary['steps']}; "
-            f"checkpoint {summary['checkpoint']}; continue with: python -m argen.train resume={summary['run_dir']}",
-            file=sys.stderr,
-            flush=True,
-        )
+        at_once = summary.get("stopped_at_once")
+        how = (f"stopped at once by a second {summary['signal']} during step {summary['steps'] + 1}" if at_once
+               else f"stopped by {summary['signal']} at step {summary['steps']}")
+        resume = (f"{'last complete ' if at_once else ''}checkpoint {summary['checkpoint']}; continue with: "
+                  f"python -m argen.train resume={summary['run_dir']}" if summary.get("checkpoint")
+                  else "no checkpoint was saved yet (nothing to resume)")
+        print(f"argen.train: {how}; {resume}", file=sys.stderr, flush=True)
         raise SystemExit(128 + int(getattr(signal, summary["signal"])))
     if summary and rank() == 0:  # other ranks hold no summary (rank 0 writes the run files)
         from argen.reporting.summaries import training_line
