@@ -132,6 +132,11 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     label = default_label(cfg, checkpoint)
     try:
         model_path = str(checkpoint) if checkpoint is not None else resolve_model(to_plain(cfg.model))
+        from argen.training.prompt_length import check_evaluation_prompts
+
+        # Prompts in tokens against the model's positions, before the model loads.
+        check_evaluation_prompts(model_path, scenarios, scenario_path(cfg.data, "eval"), settings.system_prompt,
+                                 settings.max_new_tokens)
         summary = evaluate_model(
             model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
             checkpoint=str(checkpoint) if checkpoint else None, label=label,

@@ -70,8 +70,8 @@ def test_a_second_scorer_on_the_same_output_is_refused_and_names_the_first(tmp_p
             gate.wait(300)
 
         server.responder = responder
-        args = [f"input={src}", f"output={out}", "judge=local", f"judge.base_url={server.url}", "judge.model=judge-test", "judge.max_retries=0",
-                "judge.cache.enabled=false", "batch_size=2", "progress=false"]
+        args = [f"input={src}", f"output={out}", "judge=local", f"judge.base_url={server.url}", "judge.model=judge-test",
+                "judge.max_retries=0", "judge.cache.enabled=false", "batch_size=2", "progress=false"]
         first = subprocess.Popen([sys.executable, "-m", "argen.score", *args], cwd=tmp_path, env=cli_env(),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

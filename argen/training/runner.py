@@ -86,6 +86,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    from argen.training.prompt_length import check_training_prompts
+
+    # Prompts in tokens against the model's positions: refused here, before the model loads.
+    check_training_prompts(settings, model_path, tokenizer, scenarios, eval_scenarios, args.max_completion_length)
     peft_config = _peft_config(settings.model)
     trainer = GRPOTrainer(
         model=model_path,
