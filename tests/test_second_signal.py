@@ -30,21 +30,28 @@ def wait_for(condition, proc, what: str, limit_s: float = 600) -> None:
 
 
 @pytest.mark.slow
-def test_a_second_sigint_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path):
-    run_dir, gate, log = tmp_path / "run", tmp_path / "gate", tmp_path / "stderr.txt"
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_second_sigint_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path, processes):
+    """One process, and two torchrun ranks (whose agent passes on only the first signal: the
+    Hydra process sends the second to the ranks itself)."""
+    run_dir, gate, log, out = tmp_path / "run", tmp_path / "gate", tmp_path / "stderr.txt", tmp_path / "stdout.txt"
     gate.mkdir()
-    env = cli_env(ARGEN_TEST_GATE_DIR=str(gate), ARGEN_TEST_GATE_AT="3")
-    with open(log, "w") as stderr:
+    first_call_of_step_3 = 2 * processes + 1  # every rank calls the reward once a step
+    env = cli_env(ARGEN_TEST_GATE_DIR=str(gate), ARGEN_TEST_GATE_AT=str(first_call_of_step_3))
+    hardware = ["hardware=cpu_ddp2"] if processes == 2 else []
+    with open(log, "w") as stderr, open(out, "w") as stdout:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "argen.train", "experiment=smoke", "grpo.max_steps=10", "grpo.save_steps=1",
+            [sys.executable, "-m", "argen.train", "experiment=smoke", *hardware, "grpo.max_steps=10", "grpo.save_steps=1",
              "+reward.functions.gated._target_=tests.gated_reward.gated", "+reward.weights.gated=0.1",
              f"hydra.run.dir={run_dir}"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            cwd=REPO, env=env, stdout=stdout, stderr=stderr,
         )
     try:
-        wait_for(lambda: (gate / "waiting-3").exists(), proc, "step 3")
+        wait_for(lambda: (gate / f"waiting-{first_call_of_step_3}").exists(), proc, "step 3")
         proc.send_signal(signal.SIGINT)
-        wait_for(lambda: "send it again to stop at once" in log.read_text(), proc, "word of the first signal", 120)
+        # (the workers' words come through the launcher's stdout)
+        wait_for(lambda: "send it again to stop at once" in log.read_text() + out.read_text(), proc,
+                 "word of the first signal", 120)
         # Meanwhile the run holds its dir: a second writer (resuming it) is refused, naming it.
         second = run_cli("argen.train", f"resume={run_dir}")
         assert second.returncode == 2, second.stderr[-2000:]
@@ -63,7 +70,7 @@ def test_a_second_sigint_stops_at_once_and_keeps_the_last_complete_checkpoint(tm
     assert stderr_text.strip().splitlines()[-1] == (
         f"argen.train: stopped at once by a second SIGINT during step 3; last complete checkpoint {checkpoint}; "
         f"continue with: python -m argen.train resume={run_dir}")
-    assert not (gate / "call-4").exists()  # no step after the one the signals cut short
+    assert not (gate / f"call-{2 * processes + processes + 1}").exists()  # no step after the one cut short
     assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "reward" in r] == [1, 2]
     assert latest_checkpoint(run_dir / "checkpoints") == checkpoint
     assert not (run_dir / "checkpoints" / "checkpoint-3").exists()
