@@ -32,11 +32,14 @@ def model_context(model_path: str | Path, tokenizer: Any = None, limit: int | No
     from transformers import AutoConfig
 
     path = Path(str(model_path))
-    source = str(model_path)
-    adapter = path / "adapter_config.json"
-    if adapter.is_file() and not (path / "config.json").is_file():
-        source = json.loads(adapter.read_text())["base_model_name_or_path"]
-    config = AutoConfig.from_pretrained(source)
+    try:
+        source = str(model_path)
+        adapter = path / "adapter_config.json"
+        if adapter.is_file() and not (path / "config.json").is_file():
+            source = json.loads(adapter.read_text())["base_model_name_or_path"]
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no readable config here: loading the model reports what is wrong
     context = next((v for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
                     if isinstance(v := getattr(config, name, None), int) and v > 0), None)
     if context is None and tokenizer is not None and 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT:
