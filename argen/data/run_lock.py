@@ -119,7 +119,8 @@ def acquire_output_lock(target: str | Path, *, is_dir: bool, key: str, prog: str
     """
     from filelock import lock_descriptor
 
-    path = lock_file_for(Path(target), is_dir).absolute()
+    # One spelling per file (symlinks, "..", relative): this process must never lock it twice.
+    path = Path(os.path.realpath(lock_file_for(Path(target), is_dir)))
     if str(path) in _held:
         return _held[str(path)]
     path.parent.mkdir(parents=True, exist_ok=True)
