@@ -101,6 +101,19 @@ def _override(argv: Sequence[str], key: str) -> str | None:
     return parsed if isinstance(parsed, str) else None
 
 
+def on_first_machine(argv: Sequence[str]) -> bool:
+    """Whether this process runs on machine 0 of its run. A run spanning machines trains in one
+    shared run dir, and only machine 0 writes its records, so only machine 0 takes its lock
+    (``hardware.machine_rank`` on the command line, else SLURM's node id)."""
+    import os
+
+    given = [_unquote(value) for key, value in map(_split, argv) if key == "hardware.machine_rank"]
+    if given and given[-1].isdigit():
+        return int(given[-1]) == 0
+    node = os.environ.get("SLURM_NODEID", "")
+    return not (node.isdigit() and int(node) > 0)
+
+
 def lock_run_dir(argv: Sequence[str], prog: str) -> None:
     """Lock the run dir named on the command line for this process (held until it exits).
 
@@ -109,7 +122,7 @@ def lock_run_dir(argv: Sequence[str], prog: str) -> None:
     no job (``--cfg job``, ``--help``). Raises :class:`~argen.data.run_lock.OutputLocked` naming
     the holder, before Hydra writes anything there.
     """
-    if any(a in _NO_JOB_FLAGS or a in _MULTIRUN_FLAGS for a in argv):
+    if any(a in _NO_JOB_FLAGS or a in _MULTIRUN_FLAGS for a in argv) or not on_first_machine(argv):
         return
     run_dir = _override(argv, "hydra.run.dir")
     if not run_dir or "${" in run_dir:

@@ -47,7 +47,9 @@ def main(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    if rank() == 0:  # one writer per run dir, workers and the end evaluation included (argen.data.run_lock)
+    from argen.command_line import on_first_machine
+
+    if rank() == 0 and on_first_machine(sys.argv[1:]):  # one writer per run dir (argen.data.run_lock)
         from argen.data.run_lock import acquire_output_lock
 
         with user_errors("argen.train"):

@@ -155,3 +155,17 @@ def test_train_and_evaluate_are_refused_from_a_run_dir_in_use(tmp_path):
             assert sorted(p.name for p in run_dir.iterdir()) == [DIR_LOCK_NAME]  # no .hydra/, no log
     finally:
         holder.communicate("")
+
+
+def test_only_machine_0_of_a_multi_machine_run_locks_the_shared_run_dir(monkeypatch):
+    """Every machine of a multi-machine run runs argen.train on one shared run dir: the others
+    must not be refused by machine 0's lock."""
+    from argen.command_line import on_first_machine
+
+    monkeypatch.delenv("SLURM_NODEID", raising=False)
+    assert on_first_machine([]) and on_first_machine(["hardware.machine_rank=0"])
+    assert not on_first_machine(["hardware.machine_rank=1"])
+    monkeypatch.setenv("SLURM_NODEID", "2")
+    assert not on_first_machine([])
+    monkeypatch.setenv("SLURM_NODEID", "0")
+    assert on_first_machine([])
