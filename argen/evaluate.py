@@ -38,6 +38,10 @@ def check_settings(cfg: DictConfig) -> None:
     if not is_int(cfg.get("seed")):
         raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
     LoggingConfig.parse(cfg.logging)
+    from argen.config import to_plain
+    from argen.judges.redaction import refuse_key_shaped_values
+
+    refuse_key_shaped_values(to_plain(cfg))  # a key in a config file never reaches the run's files
 
 
 def resolve_checkpoint(value: Any) -> Path:
@@ -130,6 +134,11 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     label = default_label(cfg, checkpoint)
     try:
         model_path = str(checkpoint) if checkpoint is not None else resolve_model(to_plain(cfg.model))
+        from argen.training.prompt_length import check_evaluation_prompts
+
+        # Prompts in tokens against the model's positions, before the model loads.
+        check_evaluation_prompts(model_path, scenarios, scenario_path(cfg.data, "eval"), settings.system_prompt,
+                                 settings.max_new_tokens)
         summary = evaluate_model(
             model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
             checkpoint=str(checkpoint) if checkpoint else None, label=label,
@@ -161,6 +170,10 @@ def main(cfg: DictConfig) -> dict | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with user_errors("argen.evaluate"):
+        from argen.data.run_lock import acquire_output_lock
+
+        # One writer per run dir: responses.jsonl is resumed, so a second writer would duplicate rows.
+        acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.evaluate", what="run dir")
         if cfg.get("compare"):
             return run_compare(cfg, run_dir)
         return run_evaluate(cfg, run_dir)
@@ -205,8 +218,19 @@ def redo_end_of_training_main(run_dir: Path) -> int:
 if __name__ == "__main__":
     import sys
 
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
     with user_errors("argen.evaluate"):
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
         redo_dir = end_of_training_dir(sys.argv[1:])
+        if redo_dir is not None and redo_dir.is_dir():
+            from argen.data.run_lock import acquire_output_lock
+
+            # The redo rewrites the training run's summary.json: one writer, as for train itself.
+            acquire_output_lock(redo_dir, is_dir=True, key="end_of_training", prog="argen.evaluate", what="run dir")
     if redo_dir is not None:
         sys.exit(redo_end_of_training_main(redo_dir))
+    with user_errors("argen.evaluate"):
+        lock_run_dir(sys.argv[1:], "argen.evaluate")  # before Hydra writes .hydra/ into a run dir in use
     main()

@@ -52,6 +52,7 @@ from omegaconf import DictConfig
 
 from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
+from argen.data.run_lock import held_lock_fds
 from argen.errors import ArgenError, ConfigError, EnvironmentFault
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
@@ -465,6 +466,8 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
             start_new_session=True,
+            # The run dir's lock goes with it: held while any of them still writes (argen.data.run_lock).
+            pass_fds=held_lock_fds(),
         )
         with _forward_signals(proc) as received:
             assert proc.stdout is not None
@@ -500,6 +503,8 @@ def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
 
     def forward(signum, _frame):
         received.append(signum)
+        if len(received) > 1 and _signal_ranks_directly(proc.pid, signum):
+            return  # the agent passed the first signal on; the next ones go to the ranks alone
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
 
@@ -527,6 +532,30 @@ def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _signal_ranks_directly(launcher_pid: int, signum: int) -> bool:
+    """Send ``signum`` to the launcher's descendants in sessions of their own (torchrun's ranks);
+    False when there are none (one worker process, in the launcher's own group).
+
+    torchrun's agent (also inside ``accelerate launch``) starts each rank in a new session and
+    passes the first signal on to them; a second one, which tells the ranks to stop at once
+    (argen.training.preemption), it does not pass on reliably (it may kill them 30 s after the
+    first, or send them a SIGTERM that would then be their third signal).
+    """
+    import psutil
+
+    try:
+        children = psutil.Process(launcher_pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    sent = False
+    for child in children:
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(child.pid) != launcher_pid:
+                os.kill(child.pid, signum)
+                sent = True
+    return sent
 
 
 # The exception line of a Python traceback, as torch prints it from a rank ("[rank0]: ValueError: ...").

@@ -218,6 +218,10 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
 
     src, out = check_settings(cfg)
     every_row = read_inputs(src)
+    from argen.data.run_lock import acquire_output_lock
+
+    # One writer per output: a second would append the rows the first has not written yet again.
+    lock = acquire_output_lock(out, is_dir=False, key="output", prog=PROG)
     inputs = every_row[: cfg.get("limit") or None]
     scorer = build_scorer(cfg)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
@@ -283,6 +287,7 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
         summary["audit"] = audit_block
     path = summary_path(out)
     write_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    lock.release()  # on an error, when the process ends
     print(summary_text(summary, path), flush=True)
     return summary
 
@@ -331,4 +336,8 @@ def main(cfg: DictConfig) -> dict | None:
 
 
 if __name__ == "__main__":
+    from argen.command_line import refuse_secrets
+
+    with user_errors(PROG):
+        refuse_secrets(sys.argv[1:])  # Hydra would print a bad override back, key and all
     main()

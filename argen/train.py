@@ -47,6 +47,13 @@ def main(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    from argen.command_line import on_first_machine
+
+    if rank() == 0 and on_first_machine(sys.argv[1:]):  # one writer per run dir (argen.data.run_lock)
+        from argen.data.run_lock import acquire_output_lock
+
+        with user_errors("argen.train"):
+            acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.train", what="run dir")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
@@ -84,12 +91,13 @@ def main(cfg: DictConfig) -> dict | None:
     if summary and summary.get("status") == "interrupted":
         import signal
 
-        print(
-            f"argen.train: stopped by {summary['signal']} at step {summary['steps']}; "
-            f"checkpoint {summary['checkpoint']}; continue with: python -m argen.train resume={summary['run_dir']}",
-            file=sys.stderr,
-            flush=True,
-        )
+        at_once = summary.get("stopped_at_once")
+        how = (f"stopped at once by a second {summary['signal']} during step {summary['steps'] + 1}" if at_once
+               else f"stopped by {summary['signal']} at step {summary['steps']}")
+        resume = (f"{'last complete ' if at_once else ''}checkpoint {summary['checkpoint']}; continue with: "
+                  f"python -m argen.train resume={summary['run_dir']}" if summary.get("checkpoint")
+                  else "no checkpoint was saved yet (nothing to resume)")
+        print(f"argen.train: {how}; {resume}", file=sys.stderr, flush=True)
         raise SystemExit(128 + int(getattr(signal, summary["signal"])))
     if summary and writer:  # other ranks and machines hold no summary (rank 0 of machine 0 writes the run files)
         from argen.reporting.summaries import training_line
@@ -309,9 +317,31 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [*argv, *extra, *_no_output_subdir(argv)]
 
 
+def exit_if_finished(argv: list[str]) -> None:
+    """A finished run resumed: one line, exit status 0, nothing written (before Hydra, which would
+    append to its log). Only a raised ``grpo.max_steps`` trains on."""
+    raw = _override_value(argv, "resume")
+    if raw is None or _unquote(raw) in _FALSE or any(a.startswith("-") for a in argv):  # -m, --cfg job, --help
+        return
+    from argen.training.resume import finished_message
+
+    line = finished_message(_unquote(raw), Path(_unquote(_override_value(argv, "hydra.run.dir") or ".")),
+                            [a for a in argv if "=" in a])
+    if line:
+        print(line, flush=True)
+        raise SystemExit(0)
+
+
 if __name__ == "__main__":
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
     with user_errors("argen.train"):
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
         from argen.launch import machines_argv
 
         sys.argv[1:] = machines_argv(outside_launch_argv(resume_argv(sys.argv[1:])))
+        if rank() == 0:
+            lock_run_dir(sys.argv[1:], "argen.train")  # before Hydra writes .hydra/ into a run dir in use
+        exit_if_finished(sys.argv[1:])
     main()

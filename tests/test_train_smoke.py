@@ -64,3 +64,40 @@ def test_wandb_offline_run_files(tmp_path):
     data = record_file.read_bytes()
     for needle in (b"rewards/ahimsa/mean", b"rewards/dharma/mean", b"rewards/helpfulness/mean", b"argen/judge/", b"tiny-0-64x2"):
         assert needle in data, needle
+
+
+def _snapshot(run_dir):
+    """Every file of a run dir and its bytes."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_resumed_says_so_and_changes_nothing(smoke_run, tmp_path):
+    """It used to train a third step of a 2-step run, replace checkpoint-2 and record 3 steps."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run_dir)
+    before = _snapshot(run_dir)
+    for args in ([f"resume={run_dir}"], ["resume=true", f"hydra.run.dir={run_dir}"],
+                 [f"resume={run_dir}", "grpo.max_steps=2", "resume_allow_changes=true"]):
+        result = run_cli("argen.train", *args)  # from the repository: the run's reward is tests.custom_rewards
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines() == [
+            f"argen.train: {run_dir} is finished: it trained 2 of 2 steps (checkpoint-2); nothing to do, nothing changed. "
+            f"To train further, raise grpo.max_steps: python -m argen.train resume={run_dir} grpo.max_steps=4 "
+            "resume_allow_changes=true"]
+        assert _snapshot(run_dir) == before  # checkpoints, metrics, summary, status, logs: byte for byte
+
+
+@pytest.mark.slow
+def test_a_finished_run_trains_on_only_with_a_raised_max_steps(smoke_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run_dir)
+    # From the repository: the run's custom reward (tests.custom_rewards) must be importable.
+    result = run_cli("argen.train", f"resume={run_dir}", "grpo.max_steps=3", "resume_allow_changes=true")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "reward" in r] == [1, 2, 3]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "completed" and status["steps"] == 3 and status["sessions"] == 2

@@ -92,6 +92,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    from argen.training.prompt_length import check_training_prompts
+
+    # Prompts in tokens against the model's positions: refused here, before the model loads.
+    check_training_prompts(settings, model_path, tokenizer, scenarios, eval_scenarios, args.max_completion_length)
     peft_config = _peft_config(settings.model)
     train_dataset = build_dataset(scenarios, settings.data.system_prompt)
     if settings.grpo.use_vllm:
@@ -115,12 +119,17 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     trainer.add_callback(PreemptionCallback(guard))
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
+    except BaseException:
+        if guard.stopped_now is None:
+            raise
+        # A second signal: StopNow, or whatever it cut short (a peer rank left a collective).
     finally:
         guard.restore()
     if guard.received:
         latest = latest_checkpoint(run_dir / "checkpoints")
         summary = {"status": "interrupted", "signal": guard.name, "run_dir": str(run_dir),
-                   "steps": trainer.state.global_step, "checkpoint": str(latest) if latest else None}
+                   "steps": trainer.state.global_step, "checkpoint": str(latest) if latest else None,
+                   "stopped_at_once": guard.stopped_now is not None}
         if trainer.accelerator.is_main_process:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         finish_tracking(summary)
