@@ -218,10 +218,11 @@ def test_a_resume_into_an_immutable_checkpoints_dir_is_refused_and_keeps_the_rec
     from tests.test_resume import fake_checkpoint  # a complete checkpoint's files, without training
 
     run_dir = tmp_path / "run"
-    fake_checkpoint(run_dir / "checkpoints", 2)
-    write_latest(run_dir / "checkpoints", "checkpoint-2", 2)
+    # Step 1 of the smoke run's 2: a finished run resumed writes nothing, so it would not be refused.
+    fake_checkpoint(run_dir / "checkpoints", 1)
+    write_latest(run_dir / "checkpoints", "checkpoint-1", 1)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(compose("train", ["experiment=smoke"]), resolve=True))
-    (run_dir / "status.json").write_text('{"status": "interrupted", "wall_s": 5.0, "steps": 2}')
+    (run_dir / "status.json").write_text('{"status": "interrupted", "wall_s": 5.0, "steps": 1}')
     immutable(run_dir / "checkpoints")
     result = run_cli("argen.train", f"resume={run_dir}", env=cli_env())
     assert _one_line(result) == (f"argen.train: error: {run_dir / 'checkpoints'} cannot be written: Operation not "
