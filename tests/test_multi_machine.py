@@ -218,17 +218,16 @@ def test_the_cli_refuses_two_machines_without_a_run_dir_before_hydra_writes(tmp_
     assert not (tmp_path / "outputs").exists()
 
 
-def test_slurm_launcher_runs_one_task_on_each_machine():
+def test_slurm_launcher_runs_one_task_on_each_machine(hydra_config):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     import hydra.utils
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
 
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         cfg = hydra_compose("train", ["hydra/launcher=slurm", "hardware=ddp", "hardware.num_processes=4",
                                       "hardware.num_machines=2"], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
+    hydra_config(cfg)
     params = hydra.utils.instantiate(cfg.hydra.launcher).params
     assert (params["nodes"], params["tasks_per_node"], params["gpus_per_node"]) == (2, 1, 4)
 

@@ -69,13 +69,12 @@ def test_sweep_summary_callback_is_configured():
 
 @pytest.mark.skipif(not _has_submitit(),
                     reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
-def test_slurm_launcher_config_composes_and_builds_a_launcher():
+def test_slurm_launcher_config_composes_and_builds_a_launcher(hydra_config):
     import hydra.utils
-    from hydra.core.hydra_config import HydraConfig
 
     cfg = _compose_with_hydra(["hydra/launcher=slurm", "hardware=ddp", "hardware.num_processes=4",
                                "+sweep=beta", "hydra.launcher.partition=gpu"])
-    HydraConfig.instance().set_config(cfg)
+    hydra_config(cfg)
     launcher = hydra.utils.instantiate(cfg.hydra.launcher)  # binds every key to the plugin's signature
     assert type(launcher).__name__ == "SlurmLauncher"
     params = launcher.params

@@ -152,7 +152,7 @@ def acquire_output_lock(target: str | Path, *, is_dir: bool, key: str, prog: str
     record = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": prog}
     os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+    os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)  # one JSON object, not a JSONL file
     lock = OutputLock(path, fd)
     _held[str(path)] = lock
     return lock
