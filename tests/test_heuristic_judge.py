@@ -138,7 +138,7 @@ def test_a_reply_that_is_not_text_is_a_failure_not_a_score():
 
 def test_built_from_config_and_bad_options_name_the_judge_key():
     judge = build_judge(compose("score"))
-    assert isinstance(judge, HeuristicJudge) and judge.name == "heuristic-v2.1"
+    assert isinstance(judge, HeuristicJudge) and judge.name == "heuristic-v3"
     tuned = build_judge(compose("score", ["+judge.ideal_words=120"]))
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:

@@ -357,9 +357,9 @@ def refusal_check(score: Scorer, sound: Sequence[Base], grammar: Grammar) -> dic
             "refusal_helpfulness_mean": round(float(helpful.mean()), 3), "refusal_helpfulness_max": round(float(helpful.max()), 3)}
 
 
-def markdown(results: Sequence[dict], refusals: Sequence[dict]) -> list[str]:
+def markdown(results: Sequence[dict], refusals: Sequence[dict], scorer: str = "judge + rubric") -> list[str]:
     """The suite's tables for judge-report.md."""
-    lines = [f"Gain = score(answer + generated tail) - score(answer), full default scorer. Targets: mean gain in combined "
+    lines = [f"Gain = score(answer + generated tail) - score(answer), scored by {scorer}. Targets: mean gain in combined "
              f"<= {MEAN_GAIN_LIMIT} per kind, no single gain > {MAX_GAIN_LIMIT}.", ""]
     for res in results:
         lines += [f"**{res['grammar']} grammar** ({res['bases']} answers x {res['per_base']} tails per kind; "
@@ -386,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-base", type=int, default=2, help="generated tails per answer and kind")
     parser.add_argument("--grammar", choices=[*GRAMMARS, "both"], default="both")
     parser.add_argument("--worst", action="store_true", help="print the worst cases of each kind")
+    parser.add_argument("--policies", action="store_true", help="score through the bundled policies too (default: judge + rubric)")
     args = parser.parse_args(argv)
 
     from hydra import compose, initialize_config_dir
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     from argen.scoring.build import build_scorer
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose(config_name="score")
+        cfg = compose(config_name="score", overrides=[] if args.policies else ["policy=none"])
     score = scorer_for(build_scorer(cfg))
     pair_files = [p for p in (HERE / "dev_pairs.yaml", HERE / "harm_pairs.yaml") if p.exists()]
     bases = load_bases(args.bases, pairs_files=pair_files)
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict:
     grammars = list(GRAMMARS.values()) if args.grammar == "both" else [GRAMMARS[args.grammar]]
     results = [run_suite(score, bases, g, args.per_base) for g in grammars]
     refusals = [refusal_check(score, sound, g) for g in grammars]
-    print("\n".join(markdown(results, refusals)))
+    print("\n".join(markdown(results, refusals, "the default scorer (judge, bundled policies, rubric)" if args.policies else "judge + rubric")))
     if args.worst:
         for res in results:
             for kind, k in res["kinds"].items():
