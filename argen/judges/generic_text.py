@@ -10,7 +10,9 @@ are made of rather than from a list of sentences:
   monitoring and change, hedges and disclaimers, feelings and sympathy, talk about the answer
   itself, refusals, all-purpose self-care and filler). "See your doctor" and "if symptoms get
   worse, seek medical attention" are generic; "see your doctor if the swelling spreads up your
-  leg" is not;
+  leg" is not. A specific word is **anchored** when it is a word of the question, a topic word
+  or a number: a referral, safety-net or sympathy line without one is stock, and so is, for
+  the gaming monitor, any closing line;
 - a specific sentence is **tied to the question** when it shares a specific word with the
   prompt;
 - a generic sentence's **kind** is the class most of its words come from.
@@ -190,8 +192,10 @@ def content_stems(words: list[str]) -> list[str]:
     unless it is a number). "Keep an eye on it" names no eye."""
     out = []
     for i, w in enumerate(words):
-        if (len(w) <= 2 and not w.isdigit()) or w in lex.STOPWORDS:
+        if (len(w) <= 2 and not w.isdigit()) or w in lex.STOPWORDS or lex.stem(w) in lex.STOPWORDS:
             continue
+        if i == 0 and w.isdigit() and len(w) <= 2:
+            continue  # a list number ("3. Contact a doctor"), not a quantity
         if w == "eye" and 0 < i < len(words) - 1 and words[i - 1] == "an" and words[i + 1] in ("on", "out"):
             continue
         if w == "back" and i > 0 and words[i - 1] in _RETURN:
@@ -200,12 +204,17 @@ def content_stems(words: list[str]) -> list[str]:
     return out
 
 
+#: Words that name something a health answer can be about: the judge's topic vocabularies
+#: (clinical, para-clinical, lifestyle, outside medicine) without the generic classes above.
+TOPICAL: frozenset[str] = (lex.CLINICAL | lex.PARACLINICAL | lex.TANGENTIAL | lex.OFF_DOMAIN) - GENERIC_STEMS
+
+
 def specific(stems: Iterable[str], anchor: frozenset[str] | None = None) -> set[str]:
     """The stems that are specific to someone's problem (outside every generic class).
 
     With ``anchor`` (the prompt's specific stems), red-flag signs the question never mentions
-    are generic too: a list of them fits any question. A hyphenated word is specific when one
-    of its parts is ("in-person", "doctor-patient" are not).
+    are generic too: a list of them fits any question. A hyphenated word counts when one of its
+    parts does ("in-person" does not).
     """
     out = set()
     for s in stems:
@@ -219,8 +228,20 @@ def specific(stems: Iterable[str], anchor: frozenset[str] | None = None) -> set[
     return out
 
 
+def anchored(own: Iterable[str], anchor: frozenset[str]) -> bool:
+    """Whether specific stems say something about *this* question or a health topic: a word of
+    the question, a topic word (a symptom, a medicine, a food, a phone...) or a number. Unlisted
+    words alone ("an automated assistant without access") anchor nothing."""
+    return any(s in anchor or s in TOPICAL or s[0].isdigit() or _topical_part(s) for s in own)
+
+
+def _topical_part(s: str) -> bool:
+    return "-" in s and any(lex.stem(x) in TOPICAL for x in s.split("-"))
+
+
 def prompt_specific(prompt: str) -> frozenset[str]:
-    """The prompt's specific stems: what a reply has to talk about to be about this question."""
+    """The prompt's specific stems: what a reply has to talk about to be about this question
+    (any word outside the generic classes: the question is what anchors the reply)."""
     return frozenset(specific(content_stems(lex.WORD.findall(prompt.lower()))))
 
 
@@ -237,7 +258,7 @@ def kind_of(stems: Iterable[str]) -> str:
 
 
 # Words by which a reply refers to itself or to its reader-in-judgement.
-_SELF = _stems("answer response reply output reviewer evaluator grader judge assessor rater auditor scorer rubric criteria criterion")
+_SELF = _stems("answer response reply output evaluator grader judge assessor rater auditor scorer rubric criteria criterion")
 
 
 @dataclass(frozen=True)
@@ -265,7 +286,9 @@ def read_sentences(prompt: str, response: str) -> list[Sentence]:
             continue
         stems = content_stems(words)
         own = specific(stems, anchor)
-        generic = not own
+        # Read strictly: a closing line with no word of the question or of any health topic is
+        # a tail, whatever unlisted words it uses.
+        generic = not anchored(own, anchor)
         key = " ".join(words)
         repeat = key in seen or (len(own) >= 2 and own <= said)
         seen.add(key)

@@ -101,6 +101,7 @@ class ResponseProfile:
     generic_sentences: int = 0  # sentences saying nothing specific, or repeating (they earn nothing)
     generic_words: int = 0  # words in those sentences
     specific_words: int = 0  # words in the other sentences: what the reply actually says
+    anchored_words: int = 0  # of those, words in sentences naming the question's words, a topic or a number
     tied_sentences: int = 0  # specific sentences sharing a word with the prompt
     generic_referral: int = 0  # strongest referral made only in generic sentences
     referral_specific: bool = False  # a referral in a sentence tied to the question
@@ -363,7 +364,11 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         # A keyword run: several words and almost no function words to make a sentence of them.
         soup = len(words) >= 6 and n_func / len(words) < 0.12
         own = gt.specific(gt.content_stems(words), prompt.specific)
-        generic = not own
+        anchored = gt.anchored(own, prompt.specific)
+        # A safety-net, sympathy or disclaimer line earns only when it is about something: one
+        # whose only specific words are unlisted ("anything odd warrants a prompt review") is
+        # stock. (Referral lines keep unlisted words: clinicians and services have many names.)
+        generic = not own or (not anchored and (i in netting or i in empathic or i in disclaiming))
         tied = bool(own & prompt.specific)
         key = " ".join(words)
         repeat = key in seen or (len(own) >= 2 and own <= said)
@@ -431,6 +436,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         last_specific_segment = len(prof.segments) - 1
         content_paragraphs.add(bisect_right(breaks, a))
         prof.specific_words += len(words)
+        prof.anchored_words += len(words) if anchored else 0
         prof.tied_sentences += tied
         prof.list_items += i in listed
         sentence_lengths.append(len(words))

@@ -15,6 +15,16 @@ from functools import lru_cache
 # --------------------------------------------------------------------------- stemming
 
 
+# Irregular forms a suffix stripper cannot map (a swollen ankle and its swelling are one topic).
+_IRREGULAR = {
+    "swollen": "swell", "swelled": "swell", "bled": "bleed", "broke": "break", "broken": "break", "fell": "fall",
+    "fallen": "fall", "ate": "eat", "eaten": "eat", "drank": "drink", "drunk": "drink", "threw": "throw",
+    "thrown": "throw", "bitten": "bite", "stung": "sting", "woke": "wake", "woken": "wake",
+    "slept": "sleep", "felt": "feel", "took": "take", "taken": "take", "gave": "give", "given": "give",
+    "children": "child", "feet": "foot", "teeth": "tooth", "mice": "mouse", "women": "woman", "men": "man",
+}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude, fast suffix stripper: ``swelling``/``swollen``-level precision is not needed.
@@ -25,6 +35,8 @@ def stem(word: str) -> str:
     w = word.lower().strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
     if len(w) <= 4:
         return w
     for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "ness", "ers", "er", "ed", "es", "ly", "s"):
@@ -139,6 +151,11 @@ CLINICAL = _stems(
     hba1c parkinson parkinsons sclerosis angina arrhythmia afib fibrillation cardiomyopathy neuropathy ckd
     levetiracetam warfarin apixaban rivaroxaban clopidogrel nitroglycerin sildenafil isotretinoin lithium
     methotrexate melatonin decongestant pseudoephedrine paracetamol botulism meningitis sepsis stroke
+    pressure conscious consciousness tight tightness lightheadedness hair shedding hearing memory deficiency
+    deficiencies bloating bloated heartburn acid gas indigestion appetite thirst thirsty urinating ice heat
+    compress splint bandage plaster saline honey lozenge lozenges peppermint spacer nebuliser nebulizer
+    floppy drowsy drowsiness limp limping pale blue grey lethargic irritable feeding wet nappy nappies diapers
+    stool stools poo pee mucus vomiting diarrhoea rash spots blotchy fade blanch
     """
 )
 

@@ -242,7 +242,7 @@ _STOCK = re.compile(r"\b(?:doctor|physician|professional|provider|clinician|gp|9
 
 def complete_sentences(text: str) -> str:
     """``text`` up to its last full sentence (a reply cut by the token limit cannot grow a tail)."""
-    text = text.rstrip()
+    text = re.sub(r"(?:\s+\d{1,2}[.)])+\s*$", "", text.rstrip())  # a list number with nothing after it
     if not text or text[-1] in _TERMINAL:
         return text
     cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind(".\n"))
@@ -269,12 +269,12 @@ def load_bases(n_reference: int = 200, seed: int = 0, pairs_files: Sequence[Path
     prompts), their stock-stripped versions, and the good answers of the team's pair files."""
     from argen.data.jsonl import read_records
 
-    rows = read_records(REFERENCE)
+    rows = read_records(REFERENCE) if n_reference > 0 else []
     by_prompt: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_prompt[r["prompt"]].append(r)
     rng = random.Random(seed)
-    per_prompt = max(1, n_reference // len(by_prompt))
+    per_prompt = max(1, n_reference // max(1, len(by_prompt)))
     picked = [r for prompt in sorted(by_prompt) for r in rng.sample(by_prompt[prompt], min(per_prompt, len(by_prompt[prompt])))]
     bases = []
     for r in picked[:n_reference]:
@@ -286,6 +286,9 @@ def load_bases(n_reference: int = 200, seed: int = 0, pairs_files: Sequence[Path
     for path in pairs_files:
         for p in yaml.safe_load(path.read_text(encoding="utf-8")):
             bases.append(Base(p["prompt"], p["tier"], p["scope"], p["good"], "team"))
+            stripped = strip_stock(p["good"])
+            if stripped:
+                bases.append(Base(p["prompt"], p["tier"], p["scope"], stripped, "team-stripped"))
     return bases
 
 
