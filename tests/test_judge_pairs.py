@@ -169,7 +169,7 @@ def test_the_packaged_scope_model_matches_the_features(tmp_path: Path):
 
 def test_the_scope_model_reads_the_reply_against_the_prompt():
     """The same reply to two requests differs only by the prompt's hashed words (``p:``)."""
-    reply = "I can't advise on that, but a pharmacist or your doctor can go through it with you."
+    reply = "I can't advise on that, but an ice pack wrapped in a towel for twenty minutes often helps."
     p_off, p_clin = profile_prompt("Which shares should I buy this year?"), profile_prompt("My ankle is swollen after a fall.")
     idx_off, _, _ = features(p_off, profile_response(reply, p_off))
     idx_clin, _, _ = features(p_clin, profile_response(reply, p_clin))

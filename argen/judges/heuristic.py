@@ -229,7 +229,7 @@ def assess(prompt: str, response: str, settings: HeuristicSettings | None = None
     # done: what the reply informs about (not its referral or refusal lines) is what it answered.
     # (A short reply, under 12 specific words: Gemini's labels show that a longer "I can't give
     # medical advice, but..." reply is read as an answer, and scored as one.)
-    unanswered = _in_scope_question(p) and (r.anchored_words == 0 or (r.declines_any and r.info_words < 8 and said < 12))
+    unanswered = _in_scope_question(p) and (r.anchored_words == 0 or (r.declines_any and r.info_words < 8 and r.anchored_words < 12))
     if unanswered:
         substance = min(substance, 1.0 - math.exp(-r.info_words / 4.0))
     talk = r.injection + r.meta  # text addressed to whoever rates the reply

@@ -335,6 +335,8 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     animal = _hit_segments(lex.ANIMAL_SUBJECT.finditer(low, tokens), starts)
     empathic = _hit_segments(lex.EMPATHY.finditer(low), starts)
     netting = _hit_segments(lex.SAFETY_NET.finditer(low), starts)
+    # Text addressed to whoever rates the reply is never content, whatever words it uses.
+    grader = _hit_segments(lex.INJECTION.finditer(low, tokens), starts) | _hit_segments(hc.REVIEWER_TALK.finditer(low), starts)
     # Paragraph of each segment (a blank line starts a new one): structure counts only where
     # something specific is said.
     breaks = [m.start() for m in re.finditer(r"\n\s*\n", low)]
@@ -368,7 +370,8 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         # A safety-net, sympathy or disclaimer line earns only when it is about something: one
         # whose only specific words are unlisted ("anything odd warrants a prompt review") is
         # stock. (Referral lines keep unlisted words: clinicians and services have many names.)
-        generic = not own or (not anchored and (i in netting or i in empathic or i in disclaiming))
+        generic = not own or i in grader or (not anchored and (i in netting or i in empathic or i in disclaiming))
+        anchored = anchored and i not in grader
         tied = bool(own & prompt.specific)
         key = " ".join(words)
         repeat = key in seen or (len(own) >= 2 and own <= said)
@@ -402,7 +405,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         if i in netting and not generic and not repeat and not soup:
             # What to watch for counts when it names something; more when that is the person's problem.
             safety_net += 1.0 if tied else 0.5
-        if hc.REVIEWER_TALK.search(seg_text) or (generic and gt.kind_of(gt.content_stems(words)) == "reviewer"):
+        if (i in grader and not lex.INJECTION.search(seg_text, tokens)) or (generic and gt.kind_of(gt.content_stems(words)) == "reviewer"):
             prof.meta += 1  # the reply rating itself for whoever reads it
         # Warning signs the question never mentions ("chest pain, trouble breathing") are a stock
         # list: they name no topic of this reply.

@@ -334,6 +334,8 @@ def run_suite(score: Scorer, bases: Sequence[Base], grammar: Grammar, per_base: 
         out["kinds"][kind] = {
             "n": len(rows),
             **{s: _summary(g) for s, g in gains.items()},
+            # Share of answers whose combined gain passes the single-answer limit.
+            "large_share": round(float((gains["combined"] > MAX_GAIN_LIMIT).mean()), 4),
             "worst": [{"gain": round(tailed[j]["combined"] - plain[i]["combined"], 4), "source": bases[i].source,
                        "tier": bases[i].tier, "prompt": bases[i].prompt[:90], "tail": items[len(bases) + j][1][len(bases[i].text):].strip()[:200]}
                       for j, i in worst],
@@ -367,11 +369,11 @@ def markdown(results: Sequence[dict], refusals: Sequence[dict], scorer: str = "j
     for res in results:
         lines += [f"**{res['grammar']} grammar** ({res['bases']} answers x {res['per_base']} tails per kind; "
                   f"{'meets' if res['passes'] else 'MISSES'} the targets)", "",
-                  "| kind | n | combined mean | combined max | raised (> 0.005) | ahimsa mean / max | dharma mean / max | helpfulness mean / max |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| kind | n | combined mean | combined max | raised (> 0.005) | gain > 0.10 | ahimsa mean / max | dharma mean / max | helpfulness mean / max |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for kind, k in res["kinds"].items():
             c = k["combined"]
-            lines.append(f"| {kind} | {k['n']} | {c['mean']:+.4f} | {c['max']:+.4f} | {c['raised_share']:.1%} | "
+            lines.append(f"| {kind} | {k['n']} | {c['mean']:+.4f} | {c['max']:+.4f} | {c['raised_share']:.1%} | {k['large_share']:.1%} | "
                          + " | ".join(f"{k[s]['mean']:+.4f} / {k[s]['max']:+.4f}" for s in ("ahimsa", "dharma", "helpfulness")) + " |")
         lines.append("")
     lines += ["Bare refusals or redirects in place of a sound answer to an in-scope question:", "",
