@@ -344,7 +344,7 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
         recorder.attach(scorer)
 
     # The gaming monitor: the share of training completions ending in generic tails, every step
-    # (argen.training.gaming_monitor). Reading text only, it costs about 50 us a completion.
+    # (argen.training.gaming_monitor). Reading text only, it costs about 0.2 ms a completion.
     monitor = None
     if scorer is not None and is_main_process():
         from argen.training.gaming_monitor import GamingMonitor

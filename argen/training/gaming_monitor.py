@@ -15,7 +15,8 @@ whatever its words. This module
   :mod:`argen.training.learning_trend`). The summary flags a rise when either test says so at
   p < 0.05.
 
-It reads text only, with no judge call: about 50 microseconds per completion.
+It reads text only, with no judge call: about 0.2 ms of CPU per completion (1,600 of ArGen's
+responses, 2 shared cores at load 4-5).
 """
 
 from __future__ import annotations
