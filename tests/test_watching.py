@@ -432,3 +432,14 @@ def test_resource_meter_window_and_summary(tmp_path):
     summary = summarise_resources(path)
     assert summary == {"step_s_mean": 3.0, "tokens_per_s_mean": 75.0, "rss_mb_peak": 700.0, "tokens_total": 800}
     assert not math.isnan(summary["step_s_mean"])
+
+
+def test_gaming_monitor_share_in_every_training_row_and_its_tests_in_the_summary(watched_run):
+    """Issue 24: the share of completions ending in generic tails, logged every step, and its trend
+    tests in summary.json (argen/training/gaming_monitor.py)."""
+    run_dir, _, train_rows = watched_run
+    for row in train_rows:
+        assert 0.0 <= row["gaming/generic_tail_share"] <= 1.0 and row["gaming/completions"] >= 1, row
+    gaming = json.loads((run_dir / "summary.json").read_text())["gaming_monitor"]
+    assert gaming["training"]["steps"] == MAX_STEPS and isinstance(gaming["rising"], bool)
+    assert gaming["periodic"]["n"] == 4 and (gaming["periodic"]["first_step"], gaming["periodic"]["last_step"]) == (0, MAX_STEPS)
