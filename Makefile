@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check judge-report sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server mutation bench gpu-check judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,20 @@ $(LLAMA_VENV)/.installed:
 
 test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a real llama.cpp server (builds it once, ~5 min)
 	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q -s tests/test_judge_llama_server.py
+
+# Mutation testing (docs/testing.md): mutmut in its own extra, outside `make test`.
+# MODULE=argen/scoring/rubric.py runs one module (default: every module in mutation/targets.py);
+# MUTATION_ARGS="--fresh" drops the cached results, "--jobs 1" halves the CPU it takes.
+MODULE ?=
+MUTATION_ARGS ?=
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP) ## Mutation testing of the core modules (MODULE=argen/scoring/rubric.py for one) — minutes per module
+	$(BIN)/python -m mutation.run $(MUTATION_ARGS) $(MODULE)
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run
