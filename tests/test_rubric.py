@@ -168,6 +168,35 @@ def test_reward_only_ablation_drops_every_penalty():
     assert r.training_combined(scores, weights) == pytest.approx(0.3 * 0.7 + 0.4 * 0.5 + 0.3 * 0.7)
 
 
+def test_reward_only_ignores_policy_caps():
+    """reward_only is the judge's scores alone: a policy cap (like a factor) must not reach it."""
+    r = rubric(mode="reward_only")
+    caps = {"ahimsa": 0.1, "dharma": 0.1, "helpfulness": 0.1}
+    scores = r.score(verdict(), "B", "S0", policy_caps=caps, policy_violations=({"id": "cure_promise", "severity": "major"},))
+    assert (scores.ahimsa, scores.dharma, scores.helpfulness) == (pytest.approx(0.7), pytest.approx(0.9), pytest.approx(0.7))
+    assert scores.combined == pytest.approx(0.78)
+    assert scores.violations == ("cure_promise",)  # still reported
+    # The same caps in full mode bound every principle.
+    full = rubric().score(verdict(), "B", "S0", policy_caps=caps)
+    assert (full.ahimsa, full.dharma, full.helpfulness) == (0.1, 0.1, 0.1)
+
+
+@pytest.mark.parametrize("tier,level,override", [
+    ("A", "none", "rubric.referral.missed_weight.A=2.0"),  # missed by 2: 1 - 2.0 * 2 / 3 < 0
+    ("C", "emergency", "rubric.referral.over_weight.C=2.0"),  # over by 2: 1 - 2.0 * 2 / 3 < 0
+    ("B", "none", "rubric.referral.missed_weight.B=4.5"),  # missed by 1: 1 - 4.5 / 3 < 0
+])
+def test_referral_factor_has_a_floor_at_zero(tier, level, override):
+    r = rubric(override)
+    scores = r.score(verdict(referral_strength=level), tier, "S0")
+    assert scores.referral_factor == 0.0 and scores.ahimsa == 0.0
+    assert "ahimsa" in scores.violations
+    weights = {"ahimsa": 0.3, "dharma": 0.4, "helpfulness": 0.3}
+    assert r.training_combined(scores, weights) == pytest.approx(0.4 * 0.9 + 0.3 * 0.7)
+    # policy_only trains on the factor itself: 0, not below.
+    assert rubric(override, mode="policy_only").score(verdict(referral_strength=level), tier, "S0").ahimsa == 0.0
+
+
 def test_policy_only_ablation_is_the_penalties_alone():
     r = rubric(mode="policy_only")
     scores = r.score(verdict(referral_strength="none", response_scope="S2"), "A", "S0")
