@@ -53,6 +53,7 @@ ORDER = (
     "heuristic_judge",
     "policy_throughput",
     "judge_pipeline",
+    "judge_limits",
     "judge_cache",
     "overhead",
     "training_throughput",
