@@ -51,7 +51,7 @@ TARGETS: dict[str, Target] = {
     ),
     "argen/judges/redaction.py": Target(tests=("tests/test_judge_deadline_and_redaction.py",)),
     "argen/policy/effects.py": Target(
-        tests=("tests/test_policy_engine.py",),
+        tests=("tests/test_policy_effects.py", "tests/test_policy_engine.py"),
         deselect=("tests/test_policy_engine.py::test_cli_stops_at_start_up_on_a_broken_policy",),
     ),
 }

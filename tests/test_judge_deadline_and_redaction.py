@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from argen.judges.redaction import MIN_FRAGMENT, REDACTED, clean_error, redact
+from argen.judges.redaction import MIN_FRAGMENT, REDACTED, clean_error, display_url, redact
 from argen.scoring.build import build_scorer
 from tests.chat_server import ChatServer, Reply
 from tests.conftest import cli_env, run_cli
@@ -74,6 +74,34 @@ def test_clean_error_redacts_before_the_cut(offset):
     assert len(cleaned) <= 400
     for i in range(len(key) - MIN_FRAGMENT + 1):
         assert key[i : i + MIN_FRAGMENT] not in cleaned
+
+
+def test_redact_at_the_edges_of_eight_characters():
+    assert redact("abcdefgh", ["abcdefgh"]) == REDACTED  # a secret of exactly 8, the whole text
+    assert redact("key=abcdefgh!", ["abcdefgh"]) == f"key={REDACTED}!"
+    assert redact("abcdefg", ["abcdefg"]) == "abcdefg"  # a 7-character secret is never looked for
+    assert redact("  abcdefgh \n", ["  abcdefgh \n"]) == f"  {REDACTED} \n"  # the secret is stripped first
+    two = redact("sk-aaaaaaaa and sk-bbbbbbbb", ["sk-aaaaaaaa", "sk-bbbbbbbb"])
+    assert two == f"{REDACTED} and {REDACTED}"
+
+
+def test_clean_error_is_one_line_of_at_most_400_characters_by_default():
+    assert clean_error("HTTP 500:\n  upstream\tfailed  ", []) == "HTTP 500: upstream failed"
+    assert clean_error(ValueError("x " * 300), []) == ("x " * 300)[:400]  # an exception: its text
+    assert len(clean_error("y" * 1000, [])) == 400
+    assert clean_error("y" * 50, [], limit=10) == "y" * 10
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
+    ("https://user:pw-secret@api.example.com/v1", "https://api.example.com/v1"),
+    ("https://user:pw-secret@api.example.com:8443/v1?x=1", "https://api.example.com:8443/v1?x=1"),
+    ("http://token-only@host/v1", "http://host/v1"),  # a user name alone is often the key
+    ("http://:pw-secret@host/v1", "http://host/v1"),
+    ("http://user:pw-secret@/v1", "http:///v1"),  # no host at all: still nothing of the secret
+])
+def test_display_url_drops_credentials(url, shown):
+    assert display_url(url) == shown
 
 
 def _fragments(key: str) -> list[str]:
