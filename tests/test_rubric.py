@@ -8,6 +8,8 @@ sub-scores 0.8 / 0.6 / 1.0 / 0.4 (mean 0.7), scored for every tier x referral le
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from argen.errors import ConfigError
@@ -17,9 +19,16 @@ from argen.types import REFERRAL_LEVELS, SCOPES, TIERS, Verdict
 from tests.conftest import compose
 
 
+@functools.lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...]):
+    # Hydra composes each set of overrides once per process (a few hundred ms on a loaded
+    # machine); the rubric itself is built anew by every call, so its code runs in every test.
+    return compose("score", list(overrides))
+
+
 def rubric(*overrides: str, mode: str | None = None) -> Rubric:
     """The rubric from the real config group, composed by Hydra (score.yaml pulls rubric: argen)."""
-    return build_rubric(compose("score", list(overrides)), mode)
+    return build_rubric(_composed(overrides), mode)
 
 
 def verdict(**changes) -> Verdict:
