@@ -184,7 +184,8 @@ def report(outcomes: list[Outcome]) -> int:
         print(f"\n{o.module}: {len(left)} mutant(s) not killed")
         for name in left:
             short = name.split(".")[-1]
-            note = "" if short in listed else "   <- not in docs/testing.md"
+            # Listed in backticks, so that mutant 1 is not found inside the name of mutant 10.
+            note = "" if f"`{short}`" in listed else "   <- not in docs/testing.md"
             if note:
                 status = 1
             print(f"  {short}{note}")

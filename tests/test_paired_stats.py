@@ -249,3 +249,20 @@ def test_groups_keep_the_given_order_then_unknown_values_then_unlabelled_rows():
     groups = compare_rows(before, after, score_keys=("combined",), groups={"tier": ("A", "B", "C")})["groups"]["tier"]
     assert list(groups) == ["A", "C", "Y", "Z", "unlabelled"]
     assert groups["C"]["combined"]["n"] == 2 and groups["unlabelled"]["combined"]["n"] == 1
+
+
+def test_the_interval_is_a_bca_bootstrap_with_the_given_resamples_and_seed():
+    import numpy as np
+    from scipy import stats
+
+    from argen.evaluation.paired_stats import SEED
+
+    before = [0.3, 0.5, 0.4, 0.6, 0.2, 0.7, 0.5, 0.4]
+    after = [0.5, 0.4, 0.6, 0.7, 0.3, 0.6, 0.8, 0.5]
+    few = paired_test(before, after, resamples=99)
+    ref = stats.bootstrap((np.array(before), np.array(after)), lambda x, y, axis=-1: np.mean(y - x, axis=axis),
+                          paired=True, vectorized=True, n_resamples=99, confidence_level=0.95, method="BCa",
+                          rng=np.random.default_rng(SEED)).confidence_interval
+    assert (few.ci_low, few.ci_high) == (round(float(ref.low), 4), round(float(ref.high), 4))
+    many = paired_test(before, after)
+    assert (few.ci_low, few.ci_high) != (many.ci_low, many.ci_high)
