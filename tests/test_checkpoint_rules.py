@@ -64,6 +64,7 @@ def test_rotation_keeps_exactly_save_total_limit_checkpoints(tmp_path, limit):
     assert all(is_complete(ckpts / name) for name in kept)
     assert latest_checkpoint(ckpts) == ckpts / "checkpoint-6"
     assert json.loads((ckpts / POINTER).read_text()) == {"checkpoint": "checkpoint-6", "step": 6}
+    assert json.loads((ckpts / "checkpoint-6" / MARKER).read_text())["step"] == 6
     assert not [p for p in ckpts.iterdir() if p.name.startswith(".")]  # no trash, no temporary files
 
 
@@ -125,6 +126,25 @@ def test_a_resumed_run_drops_the_future_and_points_back_before_removing_it(tmp_p
     LatestPointerCallback(ckpts).on_train_begin(SimpleNamespace(save_total_limit=2), _State(4), None)
     assert _names(ckpts) == ["checkpoint-2", "checkpoint-4", POINTER]
     assert json.loads((ckpts / POINTER).read_text()) == {"checkpoint": "checkpoint-4", "step": 4}
+
+
+def test_a_run_resumed_at_step_one_drops_what_came_after(tmp_path, caplog):
+    ckpts = tmp_path / "checkpoints"
+    fake_checkpoint(ckpts, 1)
+    fake_checkpoint(ckpts, 2)
+    write_latest(ckpts, "checkpoint-2", 2)
+    with caplog.at_level(logging.INFO, logger="argen.training.checkpoints"):
+        LatestPointerCallback(ckpts).on_train_begin(SimpleNamespace(save_total_limit=None), _State(1), None)
+    assert _names(ckpts) == ["checkpoint-1", POINTER]
+    assert [r.getMessage() for r in caplog.records] == [f"removing {ckpts / 'checkpoint-2'} (past the resumed step 1)"]
+
+
+def test_a_fresh_run_removes_nothing_and_arguments_without_a_limit_keep_everything(tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    fake_checkpoint(ckpts, 3)  # left by an earlier run in the same dir: a fresh start (step 0) keeps it
+    callback = LatestPointerCallback(ckpts)
+    callback.on_train_begin(SimpleNamespace(), _State(0), None)
+    assert callback.keep is None and _names(ckpts) == ["checkpoint-3"]
 
 
 def test_a_resume_at_the_newest_step_removes_nothing(tmp_path):
@@ -233,7 +253,8 @@ def test_a_checkpoint_from_before_markers_is_resumed_with_a_warning(tmp_path, ca
     write_latest(ckpts, "checkpoint-4", 4)
     with caplog.at_level(logging.WARNING, logger="argen.training.checkpoints"):
         assert latest_checkpoint(ckpts) == legacy
-    assert "checkpoint-4 has no completeness marker" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{legacy} has no completeness marker (saved by an older ArGen); its files are all there"]
 
 
 def test_a_missing_directory_is_neither_complete_nor_resumable(tmp_path):
@@ -266,7 +287,8 @@ def test_a_pointer_to_an_incomplete_checkpoint_falls_back_with_a_warning(tmp_pat
     write_latest(ckpts, "checkpoint-6", 6)
     with caplog.at_level(logging.WARNING, logger="argen.training.checkpoints"):
         assert latest_checkpoint(ckpts).name == "checkpoint-4"
-    assert "names checkpoint-6, which is not complete; using checkpoint-4" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{ckpts / POINTER} names checkpoint-6, which is not complete; using checkpoint-4"]
 
 
 def test_the_pointer_wins_over_a_newer_complete_checkpoint(tmp_path):
