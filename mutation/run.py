@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -144,10 +145,21 @@ def outcome(module: str) -> Outcome:
 
 
 def diff(module: str, name: str) -> str:
-    proc = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "show", name], cwd=workdir(module),
-                          capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
-    return "\n".join(lines) or proc.stdout.strip()
+    """The changed lines of one mutant (what ``mutmut show`` prints, without starting a process each)."""
+    try:
+        from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+        here = os.getcwd()
+        os.chdir(workdir(module))
+        try:
+            text = get_diff_for_mutant(name, path=module)
+        finally:
+            os.chdir(here)
+    except Exception:  # noqa: BLE001 - mutmut's internals moved: ask its command line instead
+        text = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "show", name], cwd=workdir(module),
+                              capture_output=True, text=True).stdout
+    lines = [line for line in text.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+    return "\n".join(lines) or text.strip()
 
 
 def run_module(module: str, jobs: int, fresh: bool) -> Outcome:

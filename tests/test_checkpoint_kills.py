@@ -41,7 +41,9 @@ MAX_STEPS = len(KILL_AT) + 3
 def _run(run_dir, kill_at: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "tests" / "kill_at_checkpoint_op.py"), kill_at, *args],
-        cwd=run_dir.parent, env=cli_env(ARGEN_TRACE_CHECKPOINT_OPS="1"), capture_output=True, text=True, timeout=600,
+        # PYTHONPATH: the script's own folder comes first on sys.path, not this tree; run this tree's argen.
+        cwd=run_dir.parent, env=cli_env(ARGEN_TRACE_CHECKPOINT_OPS="1", PYTHONPATH=str(REPO)),
+        capture_output=True, text=True, timeout=600,
     )
 
 
