@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from types import SimpleNamespace
 
 import pytest
@@ -360,39 +359,12 @@ def test_a_checkpoint_dir_outside_a_checkpoints_folder_is_a_run_dir(tmp_path):
     assert resolve_resume(str(odd), tmp_path) == (odd, odd / "checkpoints" / "checkpoint-1")
 
 
-def test_a_refused_resume_names_the_newest_complete_alternative(tmp_path):
-    run = tmp_path / "run"
-    fake_checkpoint(run / "checkpoints", 2)
-    half = fake_checkpoint(run / "checkpoints", 4, complete=False)
-    (half / "optimizer.pt").unlink()
-    with pytest.raises(ConfigError, match=re.escape(f"resume={run} picks the newest complete one")):
-        resolve_resume(str(half), tmp_path)
-    with pytest.raises(ConfigError, match=re.escape(f"no completed checkpoint under {tmp_path / 'checkpoints'} (nothing to resume)")):
-        resolve_resume(str(tmp_path), tmp_path)
-
-
 def test_config_differences_name_keys_on_either_side_and_ignore_resume_keys():
     saved = {"grpo": {"beta": 0.0, "max_steps": 10}, "resume": False, "gone": 1}
     current = {"grpo": {"beta": 0.0, "max_steps": 10, "new": True}, "resume": "/x", "resume_allow_changes": True}
     assert config_differences(saved, current) == ["gone: 1 -> '<absent>'", "grpo.new: '<absent>' -> True"]
     assert config_differences(saved, saved) == []
     assert flatten({"a": {"b": {"c": 1}}, "d": 2}) == {"a.b.c": 1, "d": 2}
-
-
-def test_a_long_list_of_differences_is_cut_at_twenty(tmp_path):
-    saved = {f"k{i:02d}": i for i in range(25)}
-    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
-    current = {k: v + 1 for k, v in saved.items()}
-    with pytest.raises(ConfigError) as err:
-        check_same_config(tmp_path, current, allow_changes=False)
-    message = str(err.value)
-    assert "k19: 19 -> 20; ... 5 more)" in message and "k20" not in message
-    assert check_same_config(tmp_path, saved, allow_changes=False) == []
-
-
-def test_a_dir_without_config_is_not_a_run_dir(tmp_path):
-    with pytest.raises(ConfigError, match="has no config.yaml: not an ArGen run dir"):
-        check_same_config(tmp_path, {}, allow_changes=True)
 
 
 def _saved_run(tmp_path):
@@ -412,7 +384,7 @@ def test_resume_config_is_the_saved_config_plus_key_overrides(tmp_path, monkeypa
                                                "resume": str(run), "resume_allow_changes": True}
 
 
-@pytest.mark.parametrize("value", [False, True, "true", ""])
+@pytest.mark.parametrize("value", [False, None, True, "false", "False", "true", "True", ""])
 def test_resume_config_leaves_a_fresh_or_current_run_alone(value):
     cfg = OmegaConf.create({"resume": value, "grpo": {"max_steps": 5}})
     assert resume_config(cfg, ["grpo.max_steps=5"]) is cfg
@@ -421,6 +393,56 @@ def test_resume_config_leaves_a_fresh_or_current_run_alone(value):
 def test_resume_config_refuses_a_group_override(tmp_path):
     run = _saved_run(tmp_path)
     cfg = OmegaConf.create({"resume": str(run)})
-    with pytest.raises(ConfigError, match="config groups cannot change when resuming") as err:
+    with pytest.raises(ConfigError) as err:
         resume_config(cfg, [f"resume={run}", "model=tiny"])
-    assert err.value.key == "model"
+    assert str(err.value) == "config key 'model': config groups cannot change when resuming; override single keys instead"
+
+
+def test_resume_config_without_a_resume_key_is_the_config_itself():
+    cfg = OmegaConf.create({"grpo": {"max_steps": 5}})
+    assert resume_config(cfg, []) is cfg
+
+
+# ------------------------------------------------------------------------------------ resume= errors, exactly
+def test_every_refused_resume_names_the_resume_key_and_says_why(tmp_path):
+    run = tmp_path / "run"
+    half = fake_checkpoint(run / "checkpoints", 4, complete=False)
+    (half / "optimizer.pt").unlink()
+    cases = [
+        (str(tmp_path / "nope"), f"{tmp_path / 'nope'} does not exist"),
+        (str(half), f"{half} is not a complete checkpoint (its save was interrupted); resume={run} picks the newest complete one"),
+        (str(run), f"no completed checkpoint under {run / 'checkpoints'} (nothing to resume)"),
+    ]
+    for value, message in cases:
+        with pytest.raises(ConfigError) as err:
+            resolve_resume(value, tmp_path)
+        assert err.value.key == "resume" and str(err.value) == f"config key 'resume': {message}"
+    with pytest.raises(ConfigError) as err:
+        check_same_config(tmp_path, {}, allow_changes=True)
+    assert str(err.value) == f"config key 'resume': {tmp_path} has no config.yaml: not an ArGen run dir"
+
+
+@pytest.mark.parametrize("changed,suffix", [(1, ""), (20, ""), (21, "; ... 1 more")])
+def test_the_refusal_lists_up_to_twenty_differences(tmp_path, changed, suffix):
+    saved = {f"k{i:02d}": i for i in range(25)}
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
+    current = {k: v + (1 if i < changed else 0) for i, (k, v) in enumerate(saved.items())}
+    with pytest.raises(ConfigError) as err:
+        check_same_config(tmp_path, current, allow_changes=False)
+    listing = "; ".join(f"k{i:02d}: {i} -> {i + 1}" for i in range(min(changed, 20))) + suffix
+    assert str(err.value) == (f"config key 'resume': the config differs from the run being resumed ({listing}); "
+                              "pass resume_allow_changes=true to resume anyway")
+
+
+def test_the_saved_config_is_compared_with_its_interpolations_resolved(tmp_path):
+    (tmp_path / "config.yaml").write_text("a: 2\nb: ${a}\n")
+    assert check_same_config(tmp_path, {"a": 2, "b": 2}, allow_changes=False) == []
+
+
+def test_a_key_set_to_null_differs_from_a_missing_key():
+    assert config_differences({"x": None}, {}) == ["x: None -> '<absent>'"]
+    assert config_differences({}, {"x": None}) == ["x: '<absent>' -> None"]
+
+
+def test_every_key_under_resume_is_ignored():
+    assert config_differences({"resume": {"from": "a"}}, {"resume": {"from": "b"}, "resume_allow_changes": True}) == []
