@@ -398,6 +398,15 @@ def test_resume_config_refuses_a_group_override(tmp_path):
     assert str(err.value) == "config key 'model': config groups cannot change when resuming; override single keys instead"
 
 
+def test_resume_config_does_not_allow_changes_unless_asked(tmp_path, monkeypatch):
+    run = _saved_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    resumed = resume_config(OmegaConf.create({"resume": str(run)}), [f"resume={run}", "grpo.max_steps=20"])
+    assert resumed.resume_allow_changes is False and resumed.grpo.max_steps == 20
+    with pytest.raises(ConfigError, match=r"grpo.max_steps: 10 -> 20"):
+        check_same_config(run, OmegaConf.to_container(resumed), allow_changes=resumed.resume_allow_changes)
+
+
 def test_resume_config_without_a_resume_key_is_the_config_itself():
     cfg = OmegaConf.create({"grpo": {"max_steps": 5}})
     assert resume_config(cfg, []) is cfg
