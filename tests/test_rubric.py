@@ -285,6 +285,8 @@ def test_from_config_defaults_when_optional_keys_are_absent():
     assert on.severity_penalty_enabled and on.severity_penalties == {"none": 0.0, "minor": -0.5, "major": -1.0}
     assert on.score(verdict(severity="none"), "B", "S0").severity_penalty == 0.0
     assert not Rubric.from_config(_tables(severity_penalty={"minor": -0.2})).severity_penalty_enabled
+    own = Rubric.from_config(_tables(severity_penalty={"enabled": True, "minor": -0.2, "major": -0.8}))
+    assert own.severity_penalties == {"none": 0.0, "minor": -0.2, "major": -0.8}
 
 
 def test_from_config_checks_the_mode_and_the_threshold_itself():
