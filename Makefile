@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server test-floors bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server test-floors mutation bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,20 @@ FLOORS_VENV ?= $(HOME)/.cache/argen/floors-venv
 test-floors: install ## Train on the oldest dependency versions ArGen declares (transformers 5.17, ...): ~7 min with the build
 	$(BIN)/python -m tests.dependency_floors build $(FLOORS_VENV)
 	ARGEN_FLOORS_VENV=$(FLOORS_VENV) $(BIN)/python -m pytest -m slow -q tests/test_floors.py
+
+# Mutation testing (docs/testing.md): mutmut in its own extra, outside `make test`.
+# MODULE=argen/scoring/rubric.py runs one module (default: every module in mutation/targets.py);
+# MUTATION_ARGS="--fresh" drops the cached results, "--jobs 1" halves the CPU it takes.
+MODULE ?=
+MUTATION_ARGS ?=
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP) ## Mutation testing of the core modules (MODULE=argen/scoring/rubric.py for one) — minutes per module
+	$(BIN)/python -m mutation.run $(MUTATION_ARGS) $(MODULE)
 
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run
