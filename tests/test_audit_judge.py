@@ -11,6 +11,7 @@ from argen.errors import ConfigError
 from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer, lift_headline
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
+from argen.judges.heuristic import HeuristicJudge
 from argen.scoring.build import build_scorer
 from tests.chat_server import GOOD_VERDICT, ChatServer, Reply
 from tests.conftest import cli_env, compose, run_cli
@@ -203,7 +204,7 @@ def test_end_of_training_reports_lift_under_both_judges(tmp_path):
     assert "error" not in result, result.get("error")
     assert calls == 3  # the same answers twice: the audit judge's cache answers the second time
     assert result["audit"]["pairs"] == 3 and result["audit"]["judge"] == "audit-judge"
-    assert "under the reward judge heuristic-v2.1" in result["headline"] and "audit judge audit-judge" in result["headline"]
+    assert f"under the reward judge {HeuristicJudge().name}" in result["headline"] and "audit judge audit-judge" in result["headline"]
     assert (tmp_path / "eval" / "audit.md").is_file()
     for label in ("base", "trained"):
         assert json.loads((tmp_path / "eval" / label / "summary.json").read_text())["audit"]["n"] == 3
