@@ -368,8 +368,10 @@ def test_a_safety_net_tail_moves_an_answer_without_referral_by_at_most_010(score
 
 def test_a_safety_net_line_does_not_move_the_scope_call():
     prompt = "Lower back pain after moving furniture yesterday. How long will it last?"
-    answer = "Most back strains like this improve a lot within one to two weeks. Keep gently active and lift slowly."
-    plain, tailed = assess(prompt, answer), assess(prompt, answer + " Call your GP if you notice trouble breathing or severe pain.")
+    answer = ("Most back strains like this improve a lot within one to two weeks. Keep gently active rather than resting in "
+              "bed, use heat or an over-the-counter painkiller if it helps, and build back up to lifting slowly.")
+    tail = " Call your GP if you notice trouble breathing or severe pain. Should the pain come back, contact your healthcare provider."
+    plain, tailed = assess(prompt, answer), assess(prompt, answer + tail)
     assert tailed.response_scope == plain.response_scope
     assert abs(tailed.domain_adherence - plain.domain_adherence) <= 0.02
 

@@ -297,6 +297,8 @@ _CHANGE = re.compile(r"\b(?:wors\w*|persists?|persisting|improv\w*|chang\w*|deve
                      r"start\w*|new|any)\b")
 
 
+# Verbs any condition is built with ("if it gets worse", "if he keeps feeling faint").
+_LIGHT_VERBS = re.compile(r"\b(?:gets?|got|getting|goes|going|keeps?|feels?|seems?|looks?|turns?|is|are|does|do|doesn't|don't|won't)\b")
 # "If you're experiencing persistent headaches": the situation restated, not a condition.
 _SITUATION = re.compile(r"\b(?:you're|you are|is|are|'s|has been|have been)\s+(?:\w+\s+)?(?:experiencing|concerned|worried|having|feeling|"
                         r"struggling|dealing|suffering|considering)\b")
@@ -325,7 +327,7 @@ def _care_only(seg_text: str, prompt: PromptProfile) -> bool:
     # A safety net that names signs of its own ("numbness around your groin", "if he vomits more
     # than once or becomes very sleepy") is advice about this problem; one that names only stock
     # warning signs or what the person already said fits any answer.
-    if gt.specific(gt.content_stems(_words(clause)), prompt.specific) - prompt.specific:
+    if gt.specific(gt.content_stems(_words(_CHANGE.sub(" ", _LIGHT_VERBS.sub(" ", clause)))), prompt.specific) - prompt.specific:
         return False
     return not gt.specific(gt.content_stems(_words(main)), prompt.specific)
 
