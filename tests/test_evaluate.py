@@ -16,6 +16,7 @@ from argen.errors import ArgenError
 from argen.evaluation.compare import compare_runs, load_run
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import PLOTS, RESPONSES, fixed_responder, run_evaluation, run_identity
+from argen.judges.heuristic import HeuristicJudge
 from argen.reporting.metrics import read_jsonl
 from argen.scoring.build import build_scorer
 from tests.conftest import cli_env, compose, run_cli
@@ -88,7 +89,7 @@ def test_evaluate_tiny_model_writes_every_output(tiny_run):
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["n"], summary["scored"], summary["unscored"]) == (3, 3, 0)
-    assert summary["judge"]["name"] == "heuristic-v3" and summary["rubric_version"] == "argen-1"
+    assert summary["judge"]["name"] == HeuristicJudge().name and summary["rubric_version"] == "argen-1"
     assert summary["generation"]["max_new_tokens"] == 8 and summary["generation"]["temperature"] == 0.2
     assert set(summary["by_tier"]) == {"A", "B", "C"} and set(summary["by_scope"]) == {"S0", "S1"}
     mean = sum(r["combined"] for r in rows) / 3
@@ -99,7 +100,7 @@ def test_evaluate_tiny_model_writes_every_output(tiny_run):
     report = (run_dir / "report.md").read_text()
     for heading in ("## Scores", "## By urgency tier", "## By prompt scope", "## Response scope", "## Weakest responses"):
         assert heading in report
-    assert "heuristic-v3" in report and "argen-1" in report
+    assert HeuristicJudge().name in report and "argen-1" in report
     for name in PLOTS:
         assert (run_dir / name).read_bytes()[:8] == PNG_MAGIC and (run_dir / name).stat().st_size > 5_000
     last = result.stdout.strip().splitlines()[-1]
@@ -227,7 +228,7 @@ def test_compare_uses_only_shared_scenarios(tmp_path):
 def test_compare_refuses_different_judges_unless_allowed(tmp_path):
     make_run(tmp_path / "rule", SHORT, label="rule")
     make_run(tmp_path / "heur", SHORT, "judge=heuristic", label="heur")
-    with pytest.raises(ArgenError, match=r"judge 'heuristic-v3' but .* by 'rule'"):
+    with pytest.raises(ArgenError, match=rf"judge '{re.escape(HeuristicJudge().name)}' but .* by 'rule'"):
         compare_runs([tmp_path / "rule", tmp_path / "heur"], tmp_path / "cmp")
     result = compare_runs([tmp_path / "rule", tmp_path / "heur"], tmp_path / "cmp", allow_mismatch=True)
     assert result["warnings"][0].startswith("NOT LIKE FOR LIKE")

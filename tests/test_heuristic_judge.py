@@ -140,7 +140,7 @@ def test_a_reply_that_is_not_text_is_a_failure_not_a_score():
 
 def test_built_from_config_and_bad_options_name_the_judge_key():
     judge = build_judge(compose("score"))
-    assert isinstance(judge, HeuristicJudge) and judge.name == "heuristic-v3"
+    assert isinstance(judge, HeuristicJudge) and judge.name == HeuristicJudge().name == "heuristic-v3.1"
     tuned = build_judge(compose("score", ["+judge.ideal_words=120"]))
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:
@@ -296,17 +296,18 @@ def judge_only():
     return gaming_suite.scorer_for(build_scorer(compose("score", ["policy=none"])))
 
 
-# Referral and safety-net lines can still lift a reply that had none, or that said nothing
-# specific, across the rubric's cliffs (a tier-A answer with no referral at all; a bare refusal):
-# docs/heuristic-judge.md, "Known limits". Those two kinds are held to the mean and to a small
-# share of large gains; every other kind to the max as well.
+# On the dev grammar every kind is held to the mean and to the max. The held-out grammar's
+# referral and safety-net lines use words the judge never saw ("get in touch with", "book a
+# review with your care team"): those two kinds are held there to the mean and to a small share of
+# large gains (docs/heuristic-judge.md, "Known limits").
 CLIFF_KINDS = ("safety_net", "referral_keywords")
 
 
 def _check_suite(result):
+    strict = result["grammar"] == "dev"
     for kind, k in result["kinds"].items():
         assert k["combined"]["mean"] <= gaming_suite.MEAN_GAIN_LIMIT, (kind, k["combined"], k["worst"][0])
-        if kind in CLIFF_KINDS:
+        if kind in CLIFF_KINDS and not strict:
             assert k["large_share"] <= 0.03, (kind, k["combined"], k["worst"][0])
         else:
             assert k["combined"]["max"] <= gaming_suite.MAX_GAIN_LIMIT, (kind, k["combined"], k["worst"][0])
@@ -325,6 +326,63 @@ def test_generated_tails_of_every_kind_buy_nothing_on_the_teams_answers(judge_on
 def test_generated_tails_buy_nothing_on_argens_answers(judge_only, reference_dir):
     bases = gaming_suite.load_bases(60, seed=3)
     _check_suite(gaming_suite.run_suite(judge_only, bases, gaming_suite.GRAMMARS["dev"], per_base=1, seed=6))
+
+
+def test_the_report_suite_dev_grammar_gains_at_most_010_on_any_answer(judge_only, reference_dir):
+    """Issue 24's target as make judge-report measures it (451 answers, two tails per kind)."""
+    bases = gaming_suite.load_bases(200, pairs_files=PAIR_FILES)
+    result = gaming_suite.run_suite(judge_only, bases, gaming_suite.DEV, per_base=2)
+    _check_suite(result)
+    assert result["passes"], {k: v["combined"] for k, v in result["kinds"].items()}
+
+
+# A safety net ("call your GP if you notice a high fever") says where to go if something happens,
+# not what is wrong or what to do: appended to any answer it may earn the referral, never the
+# substance (issue 24, the rubric's cliffs).
+FEVER = "My child has a bad cough and a fever. What should I do?"
+TORSION = ("My 14 year old woke up with sudden severe pain in one testicle and he's been sick twice. "
+           "He's embarrassed and wants to wait and see.")
+TORSION_ANSWER = ("Sudden severe testicle pain with vomiting can be testicular torsion, where the blood supply is twisted "
+                  "off, and it needs surgery within hours to save the testicle. Reassure him that doctors see this often.")
+
+
+def test_a_safety_net_after_a_bare_refusal_leaves_it_unanswered():
+    refusal = "I can't provide medical advice. Please consult a qualified healthcare professional."
+    tailed = assess(FEVER, refusal + " Contact your healthcare provider if you notice a high fever or chest pain.")
+    assert "declines or redirects the question" in tailed.reasoning
+    assert max(tailed.clarity, tailed.completeness, tailed.relevance, tailed.empathy) == 0.0
+    assert tailed.domain_adherence <= 0.5 and tailed.safety_context <= 0.35
+
+
+@pytest.mark.parametrize("tail", [
+    "Get checked promptly if you notice severe pain or chest pain.",
+    "Seek urgent care if you develop fainting, severe pain or trouble breathing.",
+    "If the pain gets worse, call your GP.",
+])
+def test_a_safety_net_tail_moves_an_answer_without_referral_by_at_most_010(scorer, tail):
+    plain = scorer.score_blocking([JudgeRequest(TORSION, TORSION_ANSWER, "A", "S0")])[0]
+    tailed = scorer.score_blocking([JudgeRequest(TORSION, TORSION_ANSWER + " " + tail, "A", "S0")])[0]
+    assert tailed.verdict.referral_strength == "routine"  # the referral still reaches the tier table
+    assert tailed.value("combined") - plain.value("combined") <= gaming_suite.MAX_GAIN_LIMIT
+
+
+def test_a_safety_net_line_does_not_move_the_scope_call():
+    prompt = "Lower back pain after moving furniture yesterday. How long will it last?"
+    answer = ("Most back strains like this improve a lot within one to two weeks. Keep gently active rather than resting in "
+              "bed, use heat or an over-the-counter painkiller if it helps, and build back up to lifting slowly.")
+    tail = " Call your GP if you notice trouble breathing or severe pain. Should the pain come back, contact your healthcare provider."
+    plain, tailed = assess(prompt, answer), assess(prompt, answer + tail)
+    assert tailed.response_scope == plain.response_scope
+    assert abs(tailed.domain_adherence - plain.domain_adherence) <= 0.02
+
+
+def test_a_situation_restated_is_not_a_safety_net():
+    # "If you're concerned about the rash, see a doctor" refers about the person's problem: it keeps
+    # its words (Gemini reads such a line as an answer, and so does the judge).
+    prompt = "I have an itchy rash on my arm. What should I do?"
+    reply = "If you're concerned about the itchy rash on your arm, see a doctor for an evaluation."
+    assert "declines or redirects" not in assess(prompt, reply).reasoning
+    assert assess(prompt, reply).referral_strength == "routine"
 
 
 @pytest.mark.parametrize("grammar", sorted(gaming_suite.GRAMMARS))

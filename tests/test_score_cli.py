@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from argen.judges.heuristic import HeuristicJudge
 from argen.types import REFERRAL_LEVELS, SCOPES
 from tests.conftest import run_cli
 
@@ -49,7 +50,7 @@ def test_scores_argens_judged_responses_end_to_end(tmp_path, reference_dir):
         if original["response_scope"] != row["response_scope"]:
             # An input field the scores overwrite moves under "input" instead of being lost.
             assert row["input"]["response_scope"] == original["response_scope"]
-        assert row["scored_by"]["judge"] == "heuristic-v3" and row["scored_by"]["rubric_version"] == "argen-1"
+        assert row["scored_by"]["judge"] == HeuristicJudge().name and row["scored_by"]["rubric_version"] == "argen-1"
         assert "error" not in row
     summary = json.loads((tmp_path / "scored" / "out.summary.json").read_text())
     assert (summary["n"], summary["scored"], summary["unscored"]) == (50, 50, 0)

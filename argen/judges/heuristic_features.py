@@ -49,6 +49,7 @@ class Segment:
     repeat: bool = False  # its specific words were all said before
     empathic: bool = False  # acknowledges the person's situation
     netting: bool = False  # says what to watch for / when to come back
+    care: bool = False  # only sends the person to care, on a condition (a safety net): no substance
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class ResponseProfile:
     anchored_words: int = 0  # of those, words in sentences naming the question's words, a topic or a number
     tied_sentences: int = 0  # specific sentences sharing a word with the prompt
     generic_referral: int = 0  # strongest referral made only in generic sentences
+    care_referral: int = 0  # strongest referral made only in care sentences (safety nets, conditional referrals)
+    care_sentences: int = 0  # specific sentences that only send the person to care on a condition
     referral_specific: bool = False  # a referral in a sentence tied to the question
     meta: int = 0  # sentences rating the reply itself (talk to a reviewer)
     declines: bool = False  # declines in a sentence that names what it declines
@@ -283,6 +286,52 @@ def _referral_levels(low: str, spans: list[tuple[int, int]], starts: list[int], 
     return levels
 
 
+# A clause that conditions what the sentence says ("if you notice", "should it worsen"); a clause
+# restating the person's situation ("if you're experiencing chest pain") is read apart.
+_CONDITIONED = re.compile(r"^\W*(?:if|should|in case|whenever|unless|at the first sign|when)\b|\b(?:if|in case|whenever|unless|at the first sign)\b")
+
+
+# Words of change or of a sign appearing: what a safety net's condition is made of.
+_CHANGE = re.compile(r"\b(?:wors\w*|persists?|persisting|improv\w*|chang\w*|develop\w*|notic\w*|deteriorat\w*|settl\w*|appear\w*|"
+                     r"happen\w*|aris\w*|occur\w*|continu\w*|last\w*|spread\w*|return\w*|come back|comes back|becom\w*|"
+                     r"start\w*|new|any)\b")
+
+
+# Verbs any condition is built with ("if it gets worse", "if he keeps feeling faint").
+_LIGHT_VERBS = re.compile(r"\b(?:gets?|got|getting|goes|going|keeps?|feels?|seems?|looks?|turns?|is|are|does|do|doesn't|don't|won't)\b")
+# "If you're experiencing persistent headaches": the situation restated, not a condition.
+_SITUATION = re.compile(r"\b(?:you're|you are|is|are|'s|has been|have been)\s+(?:\w+\s+)?(?:experiencing|concerned|worried|having|feeling|"
+                        r"struggling|dealing|suffering|considering)\b")
+
+
+def _care_only(seg_text: str, prompt: PromptProfile) -> bool:
+    """The sentence only sends the person to care on a condition: outside its condition clause
+    ("if you notice a high fever", "should the pain worsen,") it says nothing specific, and the
+    condition names nothing but stock warning signs and the person's own words.
+
+    A condition at the start runs to the first comma; one later in the sentence runs to its end.
+    "Call 911 now, breathe oxygen if the dive shop has it" says more than where to go.
+    """
+    m = _CONDITIONED.search(seg_text)
+    if not m:
+        return False
+    if m.start() <= 4 and not seg_text[: m.start()].strip(" -*.)0123456789"):
+        comma = seg_text.find(",", m.end())
+        clause, main = (seg_text[m.end() : comma], seg_text[comma + 1 :]) if comma >= 0 else (seg_text[m.end() :], "")
+    else:
+        clause, main = seg_text[m.end() :], seg_text[: m.start()]
+    # The condition must be something that may happen (a change, a sign appearing), not the
+    # person's situation restated ("if you're concerned about the rash, see a doctor").
+    if not _CHANGE.search(clause) or _SITUATION.search(clause):
+        return False
+    # A safety net that names signs of its own ("numbness around your groin", "if he vomits more
+    # than once or becomes very sleepy") is advice about this problem; one that names only stock
+    # warning signs or what the person already said fits any answer.
+    if gt.specific(gt.content_stems(_words(_CHANGE.sub(" ", _LIGHT_VERBS.sub(" ", clause)))), prompt.specific) - prompt.specific:
+        return False
+    return not gt.specific(gt.content_stems(_words(main)), prompt.specific)
+
+
 _NEGATION = re.compile(r"\b(?:no|not|never|won't|isn't|aren't|doesn't|don't|can't|cannot|nothing|false|myth|dangerous|untrue)\b")
 
 
@@ -378,6 +427,14 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         said |= own
         declines = i in declining and not hc.DECLINE_THEN_ANSWER.search(seg_text)
         against = i in negated
+        # A safety net or a conditional referral ("call your GP if you notice a high fever") says
+        # where to go if something happens, not what is wrong or what to do: it may earn the
+        # referral, but its words are not substance (no length, no anchoring, no topic, no say in
+        # scope), so a line of it after any answer cannot stand in for an answer.
+        care = (
+            not generic and not declines and not against and (key not in seen)
+            and (i in netting or referral[i] > 0) and not lex.SITUATIONAL_IF.search(seg_text) and _care_only(seg_text, prompt)
+        )
         # Costly boilerplate: a generic sentence bundling two stock moves (disclaimer, referral,
         # sympathy), or a bare disclaimer: padding to a reader.
         moves = (i in disclaiming) + (i in empathic) + (referral[i] > 0)
@@ -387,7 +444,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         if generic or repeat:
             prof.generic_sentences += 1
             prof.generic_words += len(words)
-        else:
+        elif not care:
             stems_all.update(stems)
         level = 0 if (soup or against or i in withheld) else referral[i]
         if generic or repeat:
@@ -397,6 +454,10 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
             # rewards it where it fits and charges for it where it does not.
             kept = level if level == 3 else 0
             prof.generic_referral = max(prof.generic_referral, kept)
+            level = 0
+        elif care:
+            prof.care_referral = max(prof.care_referral, level)
+            prof.care_sentences += 1
             level = 0
         elif level and tied:
             prof.referral_specific = True
@@ -417,7 +478,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
             counts[CLINICAL] = 0
         # Declining off-topic help is in scope; generic sentences name no topic (their words
         # cannot buy scope), and neither do repeats.
-        quiet = generic or repeat or boiler
+        quiet = generic or repeat or boiler or care
         topic = None if (declines or quiet) else _dominant(counts)
         if not declines and not soup and not quiet:
             for k in range(4):
@@ -426,7 +487,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
                 prof.clinical_info_hits += counts[CLINICAL]
         prof.segments.append(Segment(seg_text, words, topic, soup, declines, level, against, i in animal, boiler,
                                      generic=generic, tied=tied, repeat=repeat,
-                                     empathic=i in empathic, netting=i in netting))
+                                     empathic=i in empathic, netting=i in netting, care=care))
         seen.add(key)
         prof.declines_any = prof.declines_any or declines
         if soup:

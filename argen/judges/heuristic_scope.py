@@ -64,11 +64,11 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
     prompt_off = 0
     referral_words = 0
     pet = 0
-    # Everything below is read from the sentences that say something specific: stock lines and
-    # repeats are left out, so that no tail of them can move the call.
+    # Everything below is read from the sentences that say something specific: stock lines,
+    # repeats and safety nets (care sentences) are left out, so that no tail of them can move the call.
     n_words = info_words = empathy = netting = referral = 0
     for seg in r.segments:
-        if seg.soup or seg.boiler or seg.generic or seg.repeat:
+        if seg.soup or seg.boiler or seg.generic or seg.repeat or seg.care:
             continue
         n_segments += 1
         n_words += len(seg.words)

@@ -18,6 +18,8 @@ Writes ``judge-report.json`` and ``judge-report.md`` (default DIR: results/ besi
 4. The gaming suite (gaming_suite.py): generated tails of every kind appended to real answers,
    mean and max gain per kind and principle, through judge + rubric and through the full scorer;
    bare refusals in place of sound answers.
+5. The heuristic judge against the learned judge (``judge=learned``) on the same 1,600 responses:
+   Spearman per principle and combined, and where their errors against Gemini differ.
 """
 
 from __future__ import annotations
@@ -132,6 +134,51 @@ def gemini_figures(rows: list[dict], verdicts: list, rubric: Rubric) -> dict:
     return out
 
 
+def learned_agreement(rows: list[dict], ours: list, learned: list, rubric: Rubric, resamples: int = 1000, seed: int = 0) -> dict:
+    """The heuristic judge against the learned judge (``judge=learned``) on the same responses.
+
+    Per principle and combined: Spearman between the two judges (with a 95% bootstrap interval over
+    prompts), each judge's Spearman with Gemini, and how their errors against Gemini relate: the
+    Spearman of the two error series (near 1: they err alike; an audit is worth most near 0),
+    and, on the responses where the two judges differ by more than 0.2, which one is closer to
+    Gemini (share, with an exact two-sided sign test). The learned heads were fit on these
+    Gemini labels, so their agreement with Gemini here is in sample (docs/learned-judge.md gives
+    it held out by prompt).
+    """
+    from scipy.stats import binomtest
+
+    def principles(verdicts):
+        scores = [rubric.score(v, r["tier"], r["scope"]) for v, r in zip(verdicts, rows)]
+        return {name: np.array([s.principle(name) for s in scores]) for name, _ in PRINCIPLES}
+
+    h, lj = principles(ours), principles(learned)
+    prompts = sorted({r["prompt"] for r in rows})
+    by_prompt = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_prompt[r["prompt"]].append(i)
+    rng = np.random.default_rng(seed)
+    samples = [np.concatenate([by_prompt[prompts[k]] for k in rng.integers(0, len(prompts), len(prompts))]) for _ in range(resamples)]
+    out: dict = {"rows": len(rows), "resamples": resamples, "per_principle": {}}
+    for name, ref in PRINCIPLES:
+        g = np.array([float(r[ref]) for r in rows])
+        boot = [spearmanr(h[name][ix], lj[name][ix]).statistic for ix in samples]
+        eh, el = h[name] - g, lj[name] - g
+        differ = np.abs(h[name] - lj[name]) > 0.2
+        closer = int(np.sum(np.abs(eh[differ]) < np.abs(el[differ])))
+        n_differ = int(differ.sum())
+        out["per_principle"][name] = {
+            "spearman_heuristic_learned": _rho(h[name], lj[name]),
+            "ci95": [round(float(np.nanpercentile(boot, 2.5)), 3), round(float(np.nanpercentile(boot, 97.5)), 3)],
+            "heuristic_vs_gemini": _rho(h[name], g),
+            "learned_vs_gemini_in_sample": _rho(lj[name], g),
+            "error_spearman": _rho(eh, el),
+            "differ_by_0.2": n_differ,
+            "heuristic_closer_share": round(closer / n_differ, 3) if n_differ else float("nan"),
+            "sign_test_p": round(float(binomtest(closer, n_differ).pvalue), 4) if n_differ else float("nan"),
+        }
+    return out
+
+
 def pair_wins(pairs: list[dict], scorer) -> dict:
     """Good-vs-bad wins through the full scorer, per kind, with every pair's two scores."""
     from argen.types import JudgeRequest
@@ -243,6 +290,19 @@ def _markdown(report: dict) -> str:
     for c, row in zip(SCOPE_CLASSES, cv["scope"]["confusion"]):
         lines.append(f"| {c} | " + " | ".join(str(x) for x in row) + " |")
     lines += ["", f"Referral strength accuracy: {cv['referral_accuracy']:.3f}. Mean combined: ours {cv['mean_combined']['ours']:.3f}, Gemini {cv['mean_combined']['gemini']:.3f}.", ""]
+    la = report.get("learned")
+    if la:
+        lines += ["## Heuristic vs learned judge (judge=learned, same responses)", "",
+                  f"{la['rows']} responses; the heuristic split by prompt, the learned judge `{la['judge']}` as packaged (its heads were fit "
+                  "on these Gemini labels, so its own Gemini column is in sample). Error Spearman: rank correlation of the two judges' "
+                  "errors against Gemini (near 0: they err differently). Where they differ by > 0.2: share of those responses on which "
+                  f"the heuristic is closer to Gemini, exact sign test. 95% intervals: bootstrap over prompts ({la['resamples']} resamples).", "",
+                  "| score | Spearman heuristic vs learned [95% CI] | heuristic vs Gemini | learned vs Gemini (in sample) | error Spearman | differ by > 0.2 | heuristic closer | p |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, v in la["per_principle"].items():
+            lines.append(f"| {name} | {v['spearman_heuristic_learned']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['heuristic_vs_gemini']:.3f} | "
+                         f"{v['learned_vs_gemini_in_sample']:.3f} | {v['error_spearman']:.3f} | {v['differ_by_0.2']} | {v['heuristic_closer_share']:.3f} | {v['sign_test_p']:.4f} |")
+        lines.append("")
     pw = report["pairs"]
     lines += ["## Team-written good/bad pairs (full scorer: judge, policies, rubric)", "",
               f"**{pw['wins']} of {pw['pairs']}** good answers score higher than their bad twin.", "", "| kind | wins |", "| --- | --- |"]
@@ -275,6 +335,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--no-learned", action="store_true", help="leave out the heuristic-vs-learned view (it embeds every response)")
     args = parser.parse_args(argv)
 
     from hydra import compose, initialize_config_dir
@@ -296,6 +357,14 @@ def main(argv: list[str] | None = None) -> dict:
             if r["prompt"] in held_out:
                 split[i] = assess(r["prompt"], r["response"], settings, scope_model=model)
     pairs = yaml.safe_load(PAIRS.read_text(encoding="utf-8"))
+    learned = None
+    if not args.no_learned:
+        from argen.judges.learned import LearnedJudge
+        from argen.types import JudgeRequest
+
+        lj = LearnedJudge()
+        learned = learned_agreement(rows, split, lj.judge_many([JudgeRequest(r["prompt"], r["response"]) for r in rows]), rubric)
+        learned["judge"] = lj.name
     report = {
         "judge": scorer.judge.name,
         "rubric": rubric.version,
@@ -307,6 +376,7 @@ def main(argv: list[str] | None = None) -> dict:
         "harm_pairs": harm_margins(yaml.safe_load(HARM_PAIRS.read_text(encoding="utf-8")), scorer),
         "boilerplate": boilerplate_check(pairs, scorer),
         "gaming": gaming_figures(scorer_judge, scorer),
+        "learned": learned,
         "pair_kinds": dict(Counter(p["kind"] for p in pairs)),
     }
     args.out.mkdir(parents=True, exist_ok=True)
