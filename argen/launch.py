@@ -170,7 +170,23 @@ def needs_workers(cfg: DictConfig, isolate: bool) -> bool:
     still goes through ``accelerate launch``, so its engine config applies), or a multirun job.
     """
     hw = hardware_of(cfg)
-    return hw.num_processes > 1 or hw.launcher in ("torchrun", "accelerate") or isolate
+    return hw.num_processes > 1 or hw.launcher in ("torchrun", "accelerate") or isolate or one_gpu_pin(hw) is not None
+
+
+def one_gpu_pin(hw: HardwareConfig, gpus: int | None = None) -> str | None:
+    """The one GPU (a ``CUDA_VISIBLE_DEVICES`` value) a one-process GPU run is shown, when it would see several.
+
+    One training process that sees several GPUs is spread over all of them: TRL loads the model
+    with ``device_map="auto"``, or transformers' Trainer wraps it in ``nn.DataParallel``. Such a
+    run trains in a worker process that sees only the first visible GPU (``gpus``: the visible
+    count, default :func:`visible_gpus`). None when there is nothing to pin.
+    """
+    if hw.use_cpu or hw.launched or hw.num_processes != 1:
+        return None
+    if (visible_gpus() if gpus is None else gpus) <= 1:
+        return None
+    seen = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    return seen.split(",")[0].strip() if seen else "0"
 
 
 def hardware_of(cfg: Any) -> HardwareConfig:
@@ -240,7 +256,13 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
     summary_path = _result_dir(cfg, run_dir) / "summary.json"
     started = time.time()
     cmd = launcher_command(typed, run_dir, free_port())
-    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", worker_env())
+    env = worker_env()
+    pin = one_gpu_pin(hardware_of(typed))
+    if pin is not None:
+        print(f"argen.train: one training process, several GPUs visible: it trains on GPU {pin} alone "
+              f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=sys.stderr, flush=True)
+        env["CUDA_VISIBLE_DEVICES"] = pin
+    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", env)
     # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
     fresh = summary_path.is_file() and summary_path.stat().st_mtime >= started - 1
     summary = json.loads(summary_path.read_text()) if fresh else None

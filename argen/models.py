@@ -186,3 +186,68 @@ def torch_dtype(name: str):
     import torch
 
     return "auto" if name == "auto" else getattr(torch, name)
+
+
+# --- how the policy is loaded for training: dtype and device --------------------------------------
+
+def visible_gpus() -> int:
+    """CUDA devices this process may use (honours CUDA_VISIBLE_DEVICES)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def training_dtype(model: ModelConfig) -> str:
+    """The dtype the policy's weights are loaded in for training.
+
+    Weights the optimizer updates are float32 whatever ``model.dtype`` says: AdamW applied to bf16
+    weights rounds small updates away (at lr 3.2e-6 a weight near 0.02, whose bf16 spacing is about
+    1e-4, never moves), and ``hardware.bf16`` only turns on autocast, so on one GPU and under DDP
+    nothing else would keep an fp32 copy (DeepSpeed and Accelerate's FSDP hold one themselves; a
+    float32 load costs them nothing). Compute runs in bf16 under ``hardware.bf16`` all the same.
+
+    LoRA trains adapters only, which PEFT keeps in float32: the frozen base loads in ``model.dtype``.
+    """
+    return model.dtype if model.lora else "float32"
+
+
+def policy_device_map(hardware: Any, visible_gpus: int) -> Any:
+    """``device_map`` for loading the policy (and TRL's reference model, built the same way).
+
+    TRL's default is ``"auto"`` on a GPU machine outside DDP and DeepSpeed: one process would split
+    the model over every visible GPU (a slow pipeline), and under FSDP each rank would spread its
+    own copy over all of them. So ArGen says where:
+
+    - a CPU run: None;
+    - one training process that sees several GPUs: refused. transformers' Trainer would wrap the
+      model in ``nn.DataParallel`` over all of them. The launcher shows such a process one GPU
+      (``CUDA_VISIBLE_DEVICES``, :func:`argen.launch.one_gpu_pin`), so this happens only when
+      something else started it;
+    - an engine started by ``accelerate launch`` (DDP, FSDP, DeepSpeed), or any launched rank:
+      None, the engine places the model (FSDP loads on the CPU and shards from there; DeepSpeed
+      ZeRO-3 refuses any device map);
+    - one process of its own on one GPU (``hardware=gpu``): that GPU, ``{"": 0}``.
+    """
+    if hardware.use_cpu or visible_gpus == 0:
+        return None
+    if not hardware.launched and hardware.num_processes == 1 and visible_gpus > 1:
+        seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f" (CUDA_VISIBLE_DEVICES={seen})" if seen is not None else ""
+        raise ConfigError(
+            "hardware",
+            f"hardware={hardware.name} trains in one process on one GPU, but this process sees {visible_gpus} GPUs{where}: "
+            f"show it one (CUDA_VISIBLE_DEVICES=0), or train on all of them with hardware=ddp hardware.num_processes={visible_gpus}",
+        )
+    if hardware.launched or hardware.launcher != "none":
+        return None
+    return {"": 0}
+
+
+def policy_init_kwargs(model: ModelConfig, hardware: Any, *, visible_gpus: int) -> dict[str, Any]:
+    """GRPOConfig's ``model_init_kwargs``: the policy's training dtype (:func:`training_dtype`) and
+    device map (:func:`policy_device_map`), as plain data."""
+    dtype = training_dtype(model)
+    if dtype != model.dtype:
+        log.info("model.dtype=%s: full fine-tuning loads the policy's weights in %s (the optimizer updates them); "
+                 "compute dtype: hardware.bf16", model.dtype, dtype)
+    return {"dtype": dtype, "device_map": policy_device_map(hardware, visible_gpus)}

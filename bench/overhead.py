@@ -87,8 +87,7 @@ FIXED: dict[str, Any] = {
     "bf16": False,
     "use_cpu": True,
     # TRL turns activation (gradient) checkpointing on by default; ArGen sets it from
-    # model.gradient_checkpointing, false for the tiny model.
-    "activation_checkpointing": False,
+    # model.gradient_checkpointing, false for the tiny model (its field name: checkpointing_field).
     "disable_tqdm": False,
     "save_only_model": False,
 }
@@ -168,7 +167,10 @@ def _argen_run(work: Path, tag: str, steps: int, profile: Path | None = None) ->
 
 def _bare_run(work: Path, tag: str, steps: int, reward: str, model: tuple[str, str], profile: Path | None = None) -> dict[str, Any]:
     out_dir = work / tag
-    kwargs = {**GRPO, "max_steps": steps, "save_steps": steps, **FIXED,
+    from argen.config_schema import grpo_config_fields
+    from argen.training.grpo_args import checkpointing_field
+
+    kwargs = {**GRPO, "max_steps": steps, "save_steps": steps, **FIXED, checkpointing_field(grpo_config_fields()): False,
               "output_dir": str(out_dir / "checkpoints"), "run_name": tag}
     rows_path = work / f"{tag}.rows.jsonl"
     spec = {"model_path": model[0], "dtype": model[1], "data_limit": DATA_LIMIT, "reward": reward,

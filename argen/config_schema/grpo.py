@@ -12,8 +12,16 @@ from argen.config import to_plain
 from argen.config_schema.values import _frozen, _mapping, is_number, one_of
 from argen.errors import ConfigError
 
-# GRPOConfig fields the framework sets from other groups: a user setting them under grpo.* would be ignored.
-MANAGED_GRPO_FIELDS = ("output_dir", "seed", "report_to", "reward_weights", "bf16", "use_cpu", "run_name")
+# GRPOConfig fields the framework sets from other groups: a user setting them under grpo.* would be
+# ignored. Each names the key that sets it.
+MANAGED_GRPO_FIELDS = {
+    "output_dir": "hydra.run.dir", "seed": "seed", "report_to": "logging.backend", "reward_weights": "reward.weights",
+    "bf16": "hardware.bf16", "use_cpu": "hardware.use_cpu", "run_name": "hydra.run.dir",
+    # Named differently by transformers 5.17-5.20 and 5.21+ (argen.training.grpo_args.checkpointing_field).
+    "gradient_checkpointing": "model.gradient_checkpointing", "activation_checkpointing": "model.gradient_checkpointing",
+    # The policy's dtype and device (argen.models.policy_init_kwargs).
+    "model_init_kwargs": "model.dtype",
+}
 # ArGen's own keys under grpo (not GRPOConfig fields): split off into typed fields, never passed to TRL.
 ARGEN_GRPO_KEYS = ("beta_schedule",)
 BETA_KINDS = ("constant", "linear", "cosine")
@@ -105,7 +113,7 @@ class GrpoConfig:
             if key not in known:
                 raise ConfigError(f"grpo.{key}", "is not a GRPOConfig field (see docs/config.md for the list)")
             if key in MANAGED_GRPO_FIELDS:
-                raise ConfigError(f"grpo.{key}", "is set by ArGen from other config groups; do not set it here")
+                raise ConfigError(f"grpo.{key}", f"is set by ArGen from {MANAGED_GRPO_FIELDS[key]}; do not set it here")
         trl = {k: v for k, v in grpo.items() if k not in ARGEN_GRPO_KEYS}
         beta = trl.get("beta", 0.0)
         if beta is None or beta < 0:

@@ -171,7 +171,11 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], settings: Generatio
     if synced_gpus:
         kwargs["synced_gpus"] = True
     torch.manual_seed(settings.seed + zlib.crc32(batch_key.encode("utf-8")))
-    with torch.inference_mode():
+    # no_grad, as TRL generates, not inference_mode: the periodic evaluation generates with the
+    # training policy, and a tensor created under inference mode (a buffer a module caches, the
+    # full parameters FSDP gathers) is an inference tensor that later training steps cannot save
+    # for backward.
+    with torch.no_grad():
         out = model.generate(**enc, **kwargs)
     new = out[:, enc["input_ids"].shape[1]:]
     eos_ids = _eos_ids(model, tokenizer)

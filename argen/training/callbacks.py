@@ -7,6 +7,8 @@
   logs ``reward_weight/<name>``.
 - :class:`PeriodicEvalCallback`: ``eval/<principle>`` and ``eval/combined`` every N steps.
 - :class:`CompletionsLogCallback`: a sample of completions with their verdicts to ``completions.jsonl``.
+- :class:`ExactLoraMergeCallback`: a LoRA policy's merges (TRL's vLLM weight sync) leave its frozen
+  base bit-identical.
 
 Callbacks that change or read the trainer itself (beta, reward weights, the model to evaluate)
 are handed it by :func:`bind_trainer` right after the trainer is built. Their scalar metrics go
@@ -30,7 +32,7 @@ from transformers import TrainerCallback
 from argen.data.jsonl import append_record as append_jsonl
 from argen.data.jsonl import read_records as read_jsonl
 from argen.runtime import is_main_process
-from argen.training.policy_model import generation_model, is_peft, on_loop
+from argen.training.policy_model import generation_model, on_loop, uses_adapters_as_reference
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,8 @@ class BetaScheduleCallback(TrainerAwareCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         trainer = self._need_trainer()
-        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not is_peft(trainer.model):
+        # A LoRA policy is its own reference (adapters off); under FSDP trainer.model is the wrapper.
+        if self.schedule.start > 0 and getattr(trainer, "ref_model", None) is None and not uses_adapters_as_reference(trainer):
             raise RuntimeError("beta schedule starts above 0 but the trainer has no reference model (was GRPOConfig.beta 0?)")
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -264,6 +267,23 @@ class PeriodicEvalCallback(TrainerAwareCallback):
         return metrics
 
 
+class ExactLoraMergeCallback(TrainerAwareCallback):
+    """A LoRA policy merges its adapters exactly and restores its frozen base bit for bit.
+
+    TRL's vLLM weight sync calls the policy's ``merge_adapter()`` / ``unmerge_adapter()`` around
+    every sync; PEFT's own pair drifts a bf16 base a little more each time (TRL issue 6688).
+    Installed before the first step, on the unwrapped policy (:mod:`argen.training.lora_merge`).
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from argen.training.lora_merge import use_exact_merge
+        from argen.training.policy_model import is_peft, unwrapped_policy
+
+        policy = unwrapped_policy(self._need_trainer())
+        if is_peft(policy):
+            use_exact_merge(policy)
+
+
 class CompletionsLogCallback(TrainerCallback):
     """Every ``every`` steps (and at the last), a sample of the latest batch with verdicts, on rank 0."""
 
@@ -359,6 +379,8 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
     # Order matters within one event: the step clock stops before evaluation starts.
     callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
     callbacks.append(BetaScheduleCallback(BetaSchedule.from_grpo(settings.grpo), metrics))
+    if settings.model.lora:
+        callbacks.append(ExactLoraMergeCallback())
     if settings.reward.adaptive:
         from argen.training.adaptive_weights import adapt_settings
 

@@ -9,12 +9,36 @@ from typing import Any
 
 
 def is_peft(model: Any) -> bool:
-    """Whether the policy is a PEFT (adapter) model: its base weights then serve as the reference."""
+    """Whether ``model`` itself is a PEFT (adapter) model. Ask it of :func:`unwrapped_policy`, not of
+    ``trainer.model``, which an engine may have wrapped."""
     try:
         from peft import PeftModel
     except ImportError:
         return False
     return isinstance(model, PeftModel)
+
+
+def unwrapped_policy(trainer: Any) -> Any:
+    """The policy as built, whatever the engine wrapped it in.
+
+    Under FSDP, transformers replaces ``trainer.model`` with the FSDP wrapper before
+    ``on_train_begin``; DDP and DeepSpeed wrap it too. A check of what the policy *is* (a PEFT
+    model, its dtype, its class) must ask the module inside, as TRL does with
+    ``accelerator.unwrap_model``.
+    """
+    model = trainer.model
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        return accelerator.unwrap_model(model)
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model)
+
+
+def uses_adapters_as_reference(trainer: Any) -> bool:
+    """Whether the policy is a PEFT model: TRL then computes the reference log-probs with its
+    adapters switched off and loads no reference model (``ref_model`` stays None)."""
+    return is_peft(unwrapped_policy(trainer))
 
 
 @contextlib.contextmanager
@@ -55,4 +79,4 @@ def on_loop(loop: Any) -> Any:
     return lambda coro: asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-__all__ = ["generation_model", "is_peft", "on_loop"]
+__all__ = ["generation_model", "is_peft", "on_loop", "unwrapped_policy", "uses_adapters_as_reference"]

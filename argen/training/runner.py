@@ -66,7 +66,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if settings.eval.any:
         eval_scenarios = load_configured_scenarios(settings.eval.scenarios, "eval")
 
-    from argen.models import resolve_model, torch_dtype
+    from argen.models import policy_init_kwargs, resolve_model, visible_gpus
     from argen.training.callbacks import bind_trainer, build_callbacks
     from argen.training.grpo_args import build_grpo_config
 
@@ -78,7 +78,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     setup_tracking(settings.logging, run_dir, plain)
     model_path = resolve_model(dict(settings.model.node))
     args = build_grpo_config(settings, run_dir, reward_weights)
-    args.model_init_kwargs = {"dtype": torch_dtype(settings.model.dtype)}
+    # Trained weights in float32, on the device the engine expects (argen.models.policy_init_kwargs).
+    args.model_init_kwargs = policy_init_kwargs(settings.model, settings.hardware, visible_gpus=visible_gpus())
 
     from transformers import AutoTokenizer
     from trl import GRPOTrainer
@@ -87,11 +88,17 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     peft_config = _peft_config(settings.model)
+    train_dataset = build_dataset(scenarios, settings.data.system_prompt)
+    if settings.grpo.use_vllm:
+        from argen.training.grpo_args import longest_prompt_tokens, vllm_context_length
+
+        # Checked before vLLM starts (it starts inside GRPOTrainer) and bounded to what the run needs.
+        args.vllm_max_model_length = vllm_context_length(settings.grpo, longest_prompt_tokens(tokenizer, train_dataset))
     trainer = GRPOTrainer(
         model=model_path,
         reward_funcs=reward_funcs,
         args=args,
-        train_dataset=build_dataset(scenarios, settings.data.system_prompt),
+        train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=build_callbacks(cfg, run_dir, settings=settings, scorer=scorer, tokenizer=tokenizer,
