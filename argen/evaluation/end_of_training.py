@@ -148,6 +148,7 @@ def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
     Each step after training is one entry of ``steps`` below, so another one (another judge's
     audit, say) is one more line there.
     """
+    from argen.evaluation.final_card import write_final_card
     from argen.scoring.build import build_scorer
 
     result_dir = Path(result_dir)
@@ -159,6 +160,8 @@ def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
         steps = {
             "evaluation": lambda: evaluate_base_and_trained(
                 cfg, result_dir, summary["model_path"], summary["final_model"], scorer, None),
+            # final_model/README.md with the evaluation's table (argen.evaluation.final_card)
+            "model_card": lambda: write_final_card(cfg, result_dir, summary, tuple(getattr(scorer.policies, "names", ()) or ())),
         }
         for key, step in steps.items():
             summary[key] = step()
