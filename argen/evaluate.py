@@ -158,7 +158,10 @@ def main(cfg: DictConfig) -> dict | None:
     """Evaluate one model, or compare evaluation run dirs."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    with user_errors("argen.evaluate"):
+    from argen.reporting.console_output import library_output_to_log
+
+    verbose = (cfg.get("logging") or {}).get("verbose", False) is True
+    with user_errors("argen.evaluate"), library_output_to_log(run_dir / "evaluate.log", verbose=verbose):
         if cfg.get("compare"):
             return run_compare(cfg, run_dir)
         return run_evaluate(cfg, run_dir)

@@ -53,6 +53,7 @@ from omegaconf import DictConfig
 from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
 from argen.errors import ArgenError, ConfigError
+from argen.reporting.console_output import console
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
 _DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
@@ -260,7 +261,7 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
     pin = one_gpu_pin(hardware_of(typed))
     if pin is not None:
         print(f"argen.train: one training process, several GPUs visible: it trains on GPU {pin} alone "
-              f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=sys.stderr, flush=True)
+              f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=console(), flush=True)
         env["CUDA_VISIBLE_DEVICES"] = pin
     rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", env)
     # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).

@@ -51,8 +51,12 @@ def main(cfg: DictConfig) -> dict | None:
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
     earlier = _earlier_sessions(run_dir) if resuming and rank() == 0 else {}
+    from argen.reporting.console_output import library_output_to_log
+
     try:
-        summary = _train(cfg, run_dir, isolate=multirun)
+        # The libraries' bars, warnings and logs go to the run's train.log; the console keeps ArGen's lines.
+        with library_output_to_log(run_dir / "train.log", verbose=_verbose(cfg)):
+            summary = _train(cfg, run_dir, isolate=multirun)
     except Exception as err:
         # A resume refused before it started changed nothing: the run keeps the record it had.
         if rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
@@ -83,6 +87,11 @@ def main(cfg: DictConfig) -> dict | None:
 
         print(training_line(summary), flush=True)
     return summary
+
+
+def _verbose(cfg: DictConfig) -> bool:
+    """``logging.verbose=true``: library output on the console too (checked as a bool by the schema)."""
+    return (cfg.get("logging") or {}).get("verbose", False) is True
 
 
 def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:

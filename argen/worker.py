@@ -45,17 +45,22 @@ def main(argv: list[str] | None = None) -> int:
         from omegaconf import OmegaConf
 
         cfg = OmegaConf.load(config_path)
-        if after_training:
-            from argen.evaluation.end_of_training import evaluate_finished_run
+        from argen.reporting.console_output import library_output_to_log
 
-            evaluate_finished_run(cfg, argv[1])
-            return 0
-        from argen.training.runner import run_training
+        # The libraries' output to the run's train.log; ArGen's lines go back to the launcher's console.
+        verbose = (cfg.get("logging") or {}).get("verbose", False) is True
+        with library_output_to_log(config_path.parent / "train.log", verbose=verbose):
+            if after_training:
+                from argen.evaluation.end_of_training import evaluate_finished_run
 
-        try:
-            run_training(cfg, config_path.parent)
-        finally:
-            _close_process_group()
+                evaluate_finished_run(cfg, argv[1])
+                return 0
+            from argen.training.runner import run_training
+
+            try:
+                run_training(cfg, config_path.parent)
+            finally:
+                _close_process_group()
     return 0
 
 
