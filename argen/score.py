@@ -28,7 +28,7 @@ from argen.config import CONF_DIR
 from argen.config_schema import positive_int
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 from argen.data.atomic import write_atomic
-from argen.data.jsonl import append_records, drop_torn_tail, iter_records, write_records
+from argen.data.jsonl import append_records, check_input_file, drop_torn_tail, iter_records, why_no_records, write_records
 
 PROG = "argen.score"
 # Keys the score command writes into each row; an input field of the same name moves to "input".
@@ -83,7 +83,7 @@ def read_inputs(path: str | Path) -> list[InputRow]:
         scope = parse_label(obj.get("scope"), "scope", prompt, p, line)
         rows.append(InputRow(line, obj, prompt, response, tier, scope))
     if not rows:
-        raise DataError(p, "no rows to score (the file is empty)")
+        raise DataError(p, f"no rows to score ({why_no_records(p)})")
     return rows
 
 
@@ -186,8 +186,9 @@ def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
     positive_int(cfg.get("batch_size"), "batch_size")
     positive_int(cfg.get("limit"), "limit", allow_none=True)
     src, out = Path(str(cfg.input)), Path(str(cfg.output))
-    if not src.is_file():
+    if not src.exists() and not src.is_symlink():
         raise DataError(src, "input file not found")
+    check_input_file(src)  # a directory, a broken link or a device: say which
     check_output_paths(src, out)
     return src, out
 
@@ -217,14 +218,19 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
 
     src, out = check_settings(cfg)
     every_row = read_inputs(src)
+    from argen.data.run_lock import acquire_output_lock
+
+    # One writer per output: a second would append the rows the first has not written yet again.
+    lock = acquire_output_lock(out, is_dir=False, key="output", prog=PROG)
     inputs = every_row[: cfg.get("limit") or None]
     scorer = build_scorer(cfg)
-    scorer.judge.preflight()
+    # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
+    scorer.judge.preflight_lazy()
     from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, build_audit_scorer
 
     audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
     if audit is not None:
-        audit.judge.preflight()
+        audit.judge.preflight_lazy()
     scored_by = {
         "judge": scorer.judge.name,
         "rubric_version": scorer.rubric.version,
@@ -281,6 +287,7 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
         summary["audit"] = audit_block
     path = summary_path(out)
     write_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    lock.release()  # on an error, when the process ends
     print(summary_text(summary, path), flush=True)
     return summary
 
@@ -329,4 +336,8 @@ def main(cfg: DictConfig) -> dict | None:
 
 
 if __name__ == "__main__":
+    from argen.command_line import refuse_secrets
+
+    with user_errors(PROG):
+        refuse_secrets(sys.argv[1:])  # Hydra would print a bad override back, key and all
     main()

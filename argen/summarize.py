@@ -10,6 +10,10 @@ the sweep dir:
 - paired tests where the jobs have per-scenario evaluation rows: each job's trained model
   against its own base model (``lift_*``) and against the baseline job's (``vs_baseline_*``;
   the first job, or ``--baseline JOB``), see :mod:`argen.evaluation.sweep_stats`;
+- a ``flags`` column (and a list under the table) naming what makes a row's numbers doubtful: a
+  torn or undecodable ``metrics.jsonl`` line (skipped), an unreadable ``status.json`` or
+  ``summary.json``, and the training rewards of a job that did not complete, which are left
+  out (they are partial, not final);
 - ``summary.png``: the final reward against a numeric swept key (e.g. ``grpo.beta``), one line
   per combination of the other swept keys (e.g. the reward preset); a bar per job otherwise.
 
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 
 # Columns every table starts with; score columns follow in the order they are found.
 LEAD_COLUMNS = ("job", "overrides", "status", "steps", "reward")
-TAIL_COLUMNS = ("wall_s", "error", "run_dir")
+TAIL_COLUMNS = ("wall_s", "error", "flags", "run_dir")
 
 # Evaluation columns the markdown table shows (the CSV has them all).
 # Untested deltas stay in the CSV: the markdown shows each change with its paired test instead.
@@ -111,6 +115,9 @@ def write_markdown(rows: Sequence[Mapping[str, Any]], path: Path, sweep_dir: Pat
     for row in rows:
         shown = dict(row, overrides=" ".join(o for o in str(row.get("overrides") or "").split() if o not in common))
         lines.append("| " + " | ".join(_cell(shown.get(c)) for c in cols) + " |")
+    flagged = [r for r in rows if r.get("flags")]
+    if flagged:
+        lines += ["", "## Flags", "", *[f"- job {r['job']}: {r['flags']}" for r in flagged]]
     lines += markdown_section(rows, baseline)
     if plot is not None:
         lines += ["", f"![sweep summary]({plot.name})"]
@@ -228,6 +235,13 @@ def summarize(sweep_dir: str | Path, baseline: str | None = None) -> dict[str, A
     }
 
 
+def print_flags(rows: Sequence[Mapping[str, Any]], prog: str) -> None:
+    """One line on stderr per job whose row is flagged (a torn file, partial rewards left out)."""
+    for row in rows:
+        if row.get("flags"):
+            print(f"{prog}: warning: job {row['job']}: {row['flags']}", file=sys.stderr, flush=True)
+
+
 class SweepSummaryCallback(Callback):
     """Hydra callback: summarise the sweep dir when a multirun ends (never fails the sweep)."""
 
@@ -240,11 +254,19 @@ class SweepSummaryCallback(Callback):
             return
         failed = [r["job"] for r in result["rows"] if r["status"] == "failed"]
         print(f"argen: sweep of {len(result['rows'])} jobs summarised in {result['markdown']}", flush=True)
+        print_flags(result["rows"], "argen.train")
         if failed:
             # Every job ran; the exit status still says that some failed (make, CI and scripts notice).
             print(f"argen.train: {len(failed)} of {len(result['rows'])} sweep jobs failed: {', '.join(failed)} "
                   f"(status.json in each job dir)", file=sys.stderr, flush=True)
             raise SystemExit(1)
+        unevaluated = [r["job"] for r in result["rows"] if "end-of-training evaluation failed" in (r.get("flags") or "")]
+        if unevaluated:  # trained, not evaluated: the status a single run gives (3)
+            from argen.errors import EXIT_EVALUATION_FAILED
+
+            print(f"argen.train: {len(unevaluated)} of {len(result['rows'])} sweep jobs trained but their end-of-training "
+                  f"evaluation failed: {', '.join(unevaluated)} (the flags say how to redo each)", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_EVALUATION_FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     with user_errors("argen.summarize"):
         result = summarize(args.sweep_dir, baseline=args.baseline)
     print(Path(result["markdown"]).read_text(), end="")
+    print_flags(result["rows"], "argen.summarize")
     print(f"wrote {result['csv']}, {result['markdown']}" + (f", {result['plot']}" if result["plot"] else ""))
     return 0
 

@@ -34,7 +34,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from argen.config import CONF_DIR  # noqa: E402
-from argen.errors import ArgenError, ConfigError, DataError, user_errors  # noqa: E402
+from argen.errors import ArgenError, ConfigError, DataError, EnvironmentFault, environment_fault, user_errors  # noqa: E402
 
 
 def _in_distributed_worker() -> bool:
@@ -47,45 +47,73 @@ def main(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    from argen.command_line import on_first_machine
+
+    if rank() == 0 and on_first_machine(sys.argv[1:]):  # one writer per run dir (argen.data.run_lock)
+        from argen.data.run_lock import acquire_output_lock
+
+        with user_errors("argen.train"):
+            acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.train", what="run dir")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
-    earlier = _earlier_sessions(run_dir) if resuming and rank() == 0 else {}
+    from argen.launch import writes_run_files
     from argen.reporting.console_output import library_output_to_log
 
+    writer = writes_run_files(cfg)  # rank 0 of machine 0: the one Hydra process that records the run
+    earlier = _earlier_sessions(run_dir) if resuming and writer else {}
     try:
         # The libraries' bars, warnings and logs go to the run's train.log; the console keeps ArGen's lines.
         with library_output_to_log(run_dir / "train.log", verbose=_verbose(cfg)):
             summary = _train(cfg, run_dir, isolate=multirun)
-    except Exception as err:
+    except Exception as caught:
+        # A full disk, a cache or checkpoints dir that cannot be written: one line naming the path
+        # and the cause (exit 74), the traceback in error.txt where it can still be written.
+        fault = environment_fault(caught, run_dir)
+        if fault is not None and fault is not caught:
+            fault = _with_resume_hint(fault, run_dir)
+        err = fault or caught
         # A resume refused before it started changed nothing: the run keeps the record it had.
-        if rank() == 0 and not (resuming and isinstance(err, (ConfigError, DataError))):
-            _record_failure(run_dir, err, started, earlier)
+        if writer and not (resuming and isinstance(caught, (ConfigError, DataError, EnvironmentFault))):
+            _record_failure(run_dir, err, started, earlier, cause=caught)
         if not multirun:
             with user_errors("argen.train"):
+                if fault is not None:
+                    raise fault from caught
                 raise  # a user error: one line and exit status 2; anything else keeps its traceback
         # The sweep goes on: Hydra would end it on SystemExit and skip the summary on an exception.
         print(f"argen.train: job {hydra_cfg.job.num} failed ({run_dir}): {err}", file=sys.stderr, flush=True)
         return None
-    if rank() == 0:
+    evaluation = (summary or {}).get("evaluation")
+    eval_error = evaluation.get("error") if isinstance(evaluation, dict) else None
+    if writer:
         from argen.launch import write_status
 
         write_status(run_dir, (summary or {}).get("status", "completed"), **_wall(started, earlier),
-                     steps=(summary or {}).get("steps"))
+                     steps=(summary or {}).get("steps"), **({"evaluation_error": eval_error} if eval_error else {}))
     if summary and summary.get("status") == "interrupted":
         import signal
 
-        print(
-            f"argen.train: stopped by {summary['signal']} at step {summary['steps']}; "
-            f"checkpoint {summary['checkpoint']}; continue with: python -m argen.train resume={summary['run_dir']}",
-            file=sys.stderr,
-            flush=True,
-        )
+        at_once = summary.get("stopped_at_once")
+        how = (f"stopped at once by a second {summary['signal']} during step {summary['steps'] + 1}" if at_once
+               else f"stopped by {summary['signal']} at step {summary['steps']}")
+        resume = (f"{'last complete ' if at_once else ''}checkpoint {summary['checkpoint']}; continue with: "
+                  f"python -m argen.train resume={summary['run_dir']}" if summary.get("checkpoint")
+                  else "no checkpoint was saved yet (nothing to resume)")
+        print(f"argen.train: {how}; {resume}", file=sys.stderr, flush=True)
         raise SystemExit(128 + int(getattr(signal, summary["signal"])))
-    if summary and rank() == 0:  # other ranks hold no summary (rank 0 writes the run files)
+    if summary and writer:  # other ranks and machines hold no summary (rank 0 of machine 0 writes the run files)
         from argen.reporting.summaries import training_line
 
         print(training_line(summary), flush=True)
+        if eval_error and not multirun:
+            # Trained, but not evaluated: not a success (exit 3); the model and checkpoints are kept.
+            from argen.errors import EXIT_EVALUATION_FAILED
+            from argen.evaluation.end_of_training import redo_command
+
+            print(f"argen.train: error: trained, but the end-of-training evaluation failed ({eval_error}); redo it "
+                  f"with: {redo_command(summary.get('run_dir') or run_dir)}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_EVALUATION_FAILED)
     return summary
 
 
@@ -108,7 +136,10 @@ def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:
     # Every check, the judge's, the rubric's and the policies' included, before anything loads or starts.
     settings = validate_train_config(cfg)
     check_run_outputs(cfg, run_dir)
-    from argen.launch import needs_workers, preflight, run_after_training
+    check_checkpoints_dir(run_dir)
+    from argen.launch import check_one_run_dir, needs_workers, preflight, run_after_training
+
+    check_one_run_dir(settings, HydraConfig.get())  # several machines: one shared run dir
 
     preflight(cfg, settings)  # visible GPUs, the model's weights: before anything loads or starts
     if needs_workers(settings, isolate) and not _in_distributed_worker():
@@ -162,15 +193,53 @@ def check_run_outputs(cfg: DictConfig, run_dir: Path) -> None:
     check_inputs_untouched(outputs, inputs, key="hydra.run.dir")
 
 
-def _record_failure(run_dir: Path, err: BaseException, started: float, earlier: dict | None = None) -> None:
-    """status.json says why the job failed; an unexpected error's traceback goes to error.txt."""
+def _with_resume_hint(fault: EnvironmentFault, run_dir: Path) -> EnvironmentFault:
+    """A fault in the middle of a run: say how to go on once the machine is fixed."""
+    from argen.training.checkpoints import latest_checkpoint
+
+    try:
+        checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    except OSError:
+        checkpoint = None
+    if checkpoint is None:
+        return fault
+    return EnvironmentFault(f"{fault}; once that is fixed, continue from {checkpoint.name} with: "
+                            f"python -m argen.train resume={run_dir}")
+
+
+def check_checkpoints_dir(run_dir: Path) -> None:
+    """The run's checkpoints/ can be written (not a file, not read-only or immutable), before anything loads."""
+    from argen.data.outputs import writable_problem
+
+    problem = writable_problem(run_dir / "checkpoints")
+    if problem:
+        raise EnvironmentFault(f"{run_dir / 'checkpoints'} cannot be written: {problem}; the run saves its checkpoints "
+                               "there (fix it, or choose another hydra.run.dir)")
+
+
+def _record_failure(run_dir: Path, err: BaseException, started: float, earlier: dict | None = None,
+                    cause: BaseException | None = None) -> None:
+    """status.json says why the job failed (``err``); the traceback of an unexpected error or of the
+    OSError behind an environment fault (``cause``) goes to error.txt. What cannot be written (a
+    full disk) is said on stderr instead."""
+    from argen.data.atomic import write_atomic
     from argen.launch import write_status
 
     fields = {"error": str(err), "error_type": type(err).__name__, **_wall(started, earlier or {})}
-    if not isinstance(err, ArgenError):
-        (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
-        fields["traceback"] = str(run_dir / "error.txt")
-    write_status(run_dir, "failed", **fields)
+    unwritten: list[str] = []
+    if not isinstance(cause or err, ArgenError):  # a user error's one line says it all
+        try:  # whole or not at all: a full disk must not leave an empty error.txt
+            write_atomic(run_dir / "error.txt", "".join(traceback.format_exception(cause or err)))
+            fields["traceback"] = str(run_dir / "error.txt")
+        except OSError as exc:
+            unwritten.append(f"{run_dir / 'error.txt'} ({exc.strerror or exc})")
+    try:
+        write_status(run_dir, "failed", **fields)
+    except OSError as exc:
+        unwritten.append(f"{run_dir / 'status.json'} ({exc.strerror or exc})")
+    if unwritten:
+        print(f"argen.train: the failure could not be recorded in {' or '.join(unwritten)}; it is only here",
+              file=sys.stderr, flush=True)
 
 
 def outside_launch_argv(argv: list[str]) -> list[str]:
@@ -256,7 +325,31 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [*argv, *extra, *_no_output_subdir(argv)]
 
 
+def exit_if_finished(argv: list[str]) -> None:
+    """A finished run resumed: one line, exit status 0, nothing written (before Hydra, which would
+    append to its log). Only a raised ``grpo.max_steps`` trains on."""
+    raw = _override_value(argv, "resume")
+    if raw is None or _unquote(raw) in _FALSE or any(a.startswith("-") for a in argv):  # -m, --cfg job, --help
+        return
+    from argen.training.resume import finished_message
+
+    line = finished_message(_unquote(raw), Path(_unquote(_override_value(argv, "hydra.run.dir") or ".")),
+                            [a for a in argv if "=" in a])
+    if line:
+        print(line, flush=True)
+        raise SystemExit(0)
+
+
 if __name__ == "__main__":
+    from argen.command_line import lock_run_dir, redact_printed_config, refuse_secrets
+
     with user_errors("argen.train"):
-        sys.argv[1:] = outside_launch_argv(resume_argv(sys.argv[1:]))
+        refuse_secrets(sys.argv[1:])  # before Hydra records the command line anywhere
+        redact_printed_config(sys.argv[1:])
+        from argen.launch import machines_argv
+
+        sys.argv[1:] = machines_argv(outside_launch_argv(resume_argv(sys.argv[1:])))
+        if rank() == 0:
+            lock_run_dir(sys.argv[1:], "argen.train")  # before Hydra writes .hydra/ into a run dir in use
+        exit_if_finished(sys.argv[1:])
     main()

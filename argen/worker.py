@@ -21,7 +21,7 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from argen.errors import ArgenError, DataError, user_errors  # noqa: E402
+from argen.errors import ArgenError, DataError, environment_fault, user_errors  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 run_training(cfg, config_path.parent)
+            except Exception as exc:
+                fault = environment_fault(exc, config_path.parent)  # a full disk: one line naming path and cause
+                if fault is None:
+                    raise
+                raise fault from exc
             finally:
                 _close_process_group()
     return 0

@@ -54,6 +54,7 @@ ORDER = (
     "learned_judge",
     "policy_throughput",
     "judge_pipeline",
+    "judge_limits",
     "judge_cache",
     "overhead",
     "training_throughput",

@@ -14,7 +14,10 @@ with proper JSON (choices, usage) and ``GET /v1/models`` with a model list. Test
 * ``profile=`` answers ``response_format`` the way a real server does (:data:`PROFILES`: vLLM,
   llama-cpp-python's 500 naming response_format, an older llama-server, a server that refuses
   every form with a 422 that names nothing);
-* ``Reply(trickle_s=...)`` sends the headers, then the body one byte at a time;
+* ``Reply(trickle_s=...)`` sends the headers, then the body one byte at a time (``trickled``
+  records, per such reply, how many body bytes went out before it ended or the client left);
+* ``gather = n`` holds each chat request until n are in flight at once (a barrier: the
+  concurrency a client reaches is then a count, not a race), at most ``gather_timeout_s``;
   ``Reply(content_json=...)`` makes ``message.content`` any JSON value (an object, a number).
 
 Every judge request is recorded (``calls``) so tests can count them; the judge's format probes
@@ -194,6 +197,11 @@ class ChatServer:
         self.model_list_calls = 0
         self.max_in_flight = 0
         self._in_flight = 0
+        self.gather = 0
+        self.gather_timeout_s = 10.0
+        self._barrier: threading.Barrier | None = None
+        #: (body bytes sent, body length) of every trickled reply, once it ended.
+        self.trickled: list[tuple[int, int]] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -210,6 +218,17 @@ class ChatServer:
     def chat_count(self) -> int:
         with self._lock:
             return len(self.calls)
+
+    def _gather(self) -> None:
+        """Wait until ``gather`` requests are in flight together (or the timeout passes)."""
+        with self._lock:
+            if self._barrier is None or self._barrier.parties != self.gather:
+                self._barrier = threading.Barrier(self.gather)
+            barrier = self._barrier
+        try:
+            barrier.wait(timeout=self.gather_timeout_s)
+        except threading.BrokenBarrierError:
+            pass  # fewer came: answer anyway (a test on the count then fails, not hangs)
 
     def enqueue(self, *replies: Reply) -> None:
         """Answer the next chat requests with ``replies``, in order."""
@@ -317,10 +336,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
                 return
             self.wfile.flush()
-            for i in range(len(body)):  # one byte at a time: a read timeout never fires
-                time.sleep(trickle_s)
-                self.wfile.write(body[i : i + 1])
-                self.wfile.flush()
+            sent = 0
+            try:
+                for i in range(len(body)):  # one byte at a time: a read timeout never fires
+                    time.sleep(trickle_s)
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    sent += 1
+            finally:
+                with self.owner._lock:
+                    self.owner.trickled.append((sent, len(body)))
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             self.close_connection = True
 
@@ -371,6 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if self._refuse_format(call):
                 return
+            if owner.gather > 1:
+                owner._gather()
             reply = owner._next_reply(call)
             wait = owner.latency_s + reply.delay_s
             if wait > 0:

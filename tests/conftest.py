@@ -55,3 +55,13 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip("../shared/argen-reference is not present")
     return REFERENCE
+
+
+@pytest.fixture
+def hydra_config():
+    """Set Hydra's global run config for one test (as a running job has it), and clear it after:
+    helpers such as ``hydra.utils.to_absolute_path`` read it, so a leftover one changes later tests."""
+    from hydra.core.hydra_config import HydraConfig
+
+    yield HydraConfig.instance().set_config
+    HydraConfig.instance().cfg = None

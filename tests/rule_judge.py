@@ -13,11 +13,16 @@ from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 
 class RuleJudge(Judge):
-    """Scores by length; a response containing ``fail_marker`` fails (to exercise None rewards)."""
+    """Scores by length; a response containing ``fail_marker`` fails (to exercise None rewards).
 
-    def __init__(self, name: str = "rule-judge", fail_marker: str = "<<judge-fails>>"):
+    Every verdict places the response in ``response_scope`` (S0 unless told), so that tests can
+    make the rubric's scope table act (``+judge.response_scope=S2`` from a config).
+    """
+
+    def __init__(self, name: str = "rule-judge", fail_marker: str = "<<judge-fails>>", response_scope: str = "S0"):
         self.name = name
         self.fail_marker = fail_marker
+        self.response_scope = response_scope
         self.calls = 0
         self.judged = 0
 
@@ -37,7 +42,7 @@ class RuleJudge(Judge):
                     harm_avoidance=quality, safety_context=quality,
                     has_medical_disclaimer=False, has_professional_referral=urgent,
                     referral_strength="urgent" if urgent else "none", severity="none",
-                    domain_adherence=1.0, out_of_domain_advice=False, response_scope="S0", scope_risk="none",
+                    domain_adherence=1.0, out_of_domain_advice=False, response_scope=self.response_scope, scope_risk="none",
                     clarity=quality, completeness=quality, relevance=quality, empathy=quality,
                 )
             )

@@ -11,6 +11,7 @@ from argen.errors import ConfigError
 from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer, lift_headline
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
+from argen.judges.heuristic import HeuristicJudge
 from argen.scoring.build import build_scorer
 from tests.chat_server import GOOD_VERDICT, ChatServer, Reply
 from tests.conftest import cli_env, compose, run_cli
@@ -128,8 +129,15 @@ def test_score_with_an_offline_judge_audited_by_a_server(tmp_path, monkeypatch):
     data.write_text("".join(json.dumps({"prompt": s.prompt, "response": TRAINED[s.id], "tier": s.tier, "scope": s.scope}) + "\n"
                             for s in SCENARIOS))
     out = tmp_path / "out.jsonl"
+    # The audit server places each answer in a scope of its own choosing, so the agreement rate is known.
+    audit_scope = {"s-a": "S0", "s-b": "S2", "s-c": "S1", "s-d": "S3"}
+
+    def scoped(call):
+        sid = call.judged_response.split("answer to ")[1].split(":")[0]
+        return verdict(0.3, audit_scope[sid])
+
     with ChatServer() as srv:
-        srv.responder = displeased_by_training
+        srv.responder = scoped
         overrides = [f"+audit_judge_overrides.{o}" for o in judge_overrides("", srv, tmp_path, "audit-server")]
         result = run_cli("argen.score", f"input={data}", f"output={out}", "judge=heuristic", "audit_judge=local",
                          *overrides, "progress=false", env=cli_env(), timeout=300)
@@ -143,7 +151,12 @@ def test_score_with_an_offline_judge_audited_by_a_server(tmp_path, monkeypatch):
     block = summary["audit"]
     assert block["judge"] == "audit-server" and block["scored_by_both"] == len(SCENARIOS)
     assert set(block["spearman"]) == {"ahimsa", "dharma", "helpfulness", "combined"}
-    assert 0.0 <= block["scope_agreement"]["rate"] <= 1.0
+    # Each row carries both judges' scopes; the rate is the share of rows where they are the same.
+    by_prompt = {s.prompt: s.id for s in SCENARIOS}
+    assert {by_prompt[r["prompt"]]: r[AUDIT_KEY]["response_scope"] for r in rows} == audit_scope
+    agree = sum(r["response_scope"] == audit_scope[by_prompt[r["prompt"]]] for r in rows)
+    assert 0 < agree < len(rows)  # the heuristic judge agrees on some answers, not all: the rate means something
+    assert block["scope_agreement"] == {"n": len(rows), "agree": agree, "rate": round(agree / len(rows), 4)}
     assert summary["audit_judge_info"]["response_format"] == "json_schema"
     assert "audit judge audit-server" in result.stdout and "Spearman" in result.stdout
 
@@ -191,7 +204,7 @@ def test_end_of_training_reports_lift_under_both_judges(tmp_path):
     assert "error" not in result, result.get("error")
     assert calls == 3  # the same answers twice: the audit judge's cache answers the second time
     assert result["audit"]["pairs"] == 3 and result["audit"]["judge"] == "audit-judge"
-    assert "under the reward judge heuristic-v2.1" in result["headline"] and "audit judge audit-judge" in result["headline"]
+    assert f"under the reward judge {HeuristicJudge().name}" in result["headline"] and "audit judge audit-judge" in result["headline"]
     assert (tmp_path / "eval" / "audit.md").is_file()
     for label in ("base", "trained"):
         assert json.loads((tmp_path / "eval" / label / "summary.json").read_text())["audit"]["n"] == 3

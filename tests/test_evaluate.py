@@ -88,7 +88,7 @@ def test_evaluate_tiny_model_writes_every_output(tiny_run):
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["n"], summary["scored"], summary["unscored"]) == (3, 3, 0)
-    assert summary["judge"]["name"] == "heuristic-v2.1" and summary["rubric_version"] == "argen-1"
+    assert summary["judge"]["name"] == "heuristic-v3" and summary["rubric_version"] == "argen-1"
     assert summary["generation"]["max_new_tokens"] == 8 and summary["generation"]["temperature"] == 0.2
     assert set(summary["by_tier"]) == {"A", "B", "C"} and set(summary["by_scope"]) == {"S0", "S1"}
     mean = sum(r["combined"] for r in rows) / 3
@@ -99,7 +99,7 @@ def test_evaluate_tiny_model_writes_every_output(tiny_run):
     report = (run_dir / "report.md").read_text()
     for heading in ("## Scores", "## By urgency tier", "## By prompt scope", "## Response scope", "## Weakest responses"):
         assert heading in report
-    assert "heuristic-v2.1" in report and "argen-1" in report
+    assert "heuristic-v3" in report and "argen-1" in report
     for name in PLOTS:
         assert (run_dir / name).read_bytes()[:8] == PNG_MAGIC and (run_dir / name).stat().st_size > 5_000
     last = result.stdout.strip().splitlines()[-1]
@@ -136,6 +136,7 @@ def test_rerun_skips_answered_scenarios_and_survives_a_torn_line(tiny_run, tmp_p
     ("overrides", "expected"),
     [
         (["data.path=/nonexistent/scenarios.jsonl"], "/nonexistent/scenarios.jsonl: file not found"),
+        (["data.path=/usr"], "/usr: is a directory, not a file"),
         (["checkpoint=/nonexistent/model"], "config key 'checkpoint': checkpoint /nonexistent/model does not exist"),
         (["temperature=-1"], "config key 'temperature'"),
         (["batch_size=0"], "config key 'batch_size'"),
@@ -226,7 +227,7 @@ def test_compare_uses_only_shared_scenarios(tmp_path):
 def test_compare_refuses_different_judges_unless_allowed(tmp_path):
     make_run(tmp_path / "rule", SHORT, label="rule")
     make_run(tmp_path / "heur", SHORT, "judge=heuristic", label="heur")
-    with pytest.raises(ArgenError, match=r"judge 'heuristic-v2.1' but .* by 'rule'"):
+    with pytest.raises(ArgenError, match=r"judge 'heuristic-v3' but .* by 'rule'"):
         compare_runs([tmp_path / "rule", tmp_path / "heur"], tmp_path / "cmp")
     result = compare_runs([tmp_path / "rule", tmp_path / "heur"], tmp_path / "cmp", allow_mismatch=True)
     assert result["warnings"][0].startswith("NOT LIKE FOR LIKE")
@@ -307,7 +308,7 @@ def test_end_of_training_failure_keeps_the_run_summary(tmp_path):
     result = evaluate_base_and_trained(cfg, tmp_path, tmp_path / "no-such-model", tmp_path / "no-such-model",
                                        build_scorer(cfg), SCENARIOS[:1])
     assert "error" in result
-    assert result["headline"].startswith("eval failed (") and f"checkpoint={tmp_path}" in result["headline"]
+    assert result["headline"].startswith("eval failed (") and f"end_of_training={tmp_path}" in result["headline"]
 
 
 def test_a_lora_adapter_is_merged_before_generating(tmp_path):

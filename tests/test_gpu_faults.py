@@ -385,3 +385,17 @@ def test_vllms_context_is_checked_against_the_longest_prompt_before_vllm_starts(
     assert err.value.key == "grpo.vllm_max_model_length" and "at least 856" in str(err.value)
     unset = TrainConfig.parse(compose("train", ["experiment=gpu_vllm", "grpo.vllm_max_model_length=null"]))
     assert vllm_context_length(unset.grpo, longest) == longest + 256
+
+
+# ---------------------------------------------------------------- floors (make test-floors trains on them)
+
+
+def test_every_dependency_declares_the_floor_that_make_test_floors_installs():
+    from tests.dependency_floors import floor_of, floor_pins
+
+    pins = floor_pins()
+    assert pins["transformers"] == FLOOR_TRANSFORMERS and pins["trl"] == "1.16.0" and pins["torch"] == "2.13.0"
+    assert floor_of("hydra-core>=1.3.2,<1.4") == ("hydra-core", "1.3.2")
+    assert floor_of("omegaconf==2.3.*") == ("omegaconf", "2.3.0")
+    with pytest.raises(ValueError, match="names no lower bound"):
+        floor_of("pyyaml")

@@ -56,8 +56,11 @@ def test_the_cli_refuses_eight_gpu_processes_on_a_machine_without_gpus(tmp_path)
     assert not (run_dir / "worker_config.yaml").exists() and not (run_dir / "workers.log").exists()
 
 
-def test_which_runs_train_in_worker_processes():
+def test_which_runs_train_in_worker_processes(monkeypatch):
+    import argen.launch as launch
     from argen.launch import needs_workers
+
+    monkeypatch.setattr(launch, "visible_gpus", lambda: 1)  # several GPUs: test_gpu_faults.py
 
     assert needs_workers(compose("train", ["hardware=ddp", "hardware.num_processes=1"]), isolate=False)
     assert needs_workers(compose("train", ["hardware=cpu_ddp2"]), isolate=False)
@@ -221,7 +224,7 @@ def test_a_crashing_evaluation_process_keeps_the_run_summary(tmp_path):
     assert result["steps"] == 2 and result["status"] == "completed"
     error = result["evaluation"]["error"]
     assert error.startswith("end-of-training evaluation failed (python -m argen.worker --after-training, exit code 1): KeyError")
-    assert result["evaluation"]["headline"].endswith(f"evaluate with: python -m argen.evaluate checkpoint={tmp_path}")
+    assert result["evaluation"]["headline"].endswith(f"redo it with: python -m argen.evaluate end_of_training={tmp_path}")
     assert json.loads((tmp_path / "summary.json").read_text()) == result  # written back: nothing lost
     log = (tmp_path / "after_training.log").read_text()
     assert log.startswith(f"$ {sys.executable} -m argen.worker --after-training")
@@ -332,37 +335,7 @@ def test_paper_recipe_follows_argens_published_settings(reference_dir, tmp_path)
     assert "max_prompt_length" in readme and "disable_dropout" in readme and "eval.path=" in readme
 
 
-# ---------------------------------------------------------------- make gpu-check
-
-
-def test_gpu_check_skips_cleanly_without_a_gpu(tmp_path):
-    out = tmp_path / "gpu_check.json"
-    result = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--out", str(out)], cwd=REPO,
-                            env=cli_env(CUDA_VISIBLE_DEVICES=""), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines() == [
-        "gpu-check: SKIPPED: no CUDA GPU visible (torch.cuda.is_available() is False, CUDA_VISIBLE_DEVICES=); "
-        "run it on a machine with one CUDA GPU"]
-    report = json.loads(out.read_text())
-    assert report["skipped"] is True and report["cases"] == {} and "no CUDA GPU" in report["reason"]
-
-
-def test_every_gpu_check_case_composes_and_validates():
-    """Each case's overrides are real config keys with valid values (a typo would only show on the GPU machine)."""
-    import importlib.util
-
-    from bench.gpu_check import BASE, CASES
-
-    assert [c.name for c in CASES] == ["gpu_bf16", "ddp_1_process_accelerate", "zero2", "zero3_end_eval",
-                                       "fsdp_periodic_eval", "lora", "vllm_colocate"]
-    for case in CASES:
-        cfg = compose("train", [*BASE, *case.overrides])
-        assert cfg.hardware.bf16 is True and cfg.hardware.use_cpu is False, case.name
-        if case.needs and importlib.util.find_spec(case.needs) is None and case.needs in ("vllm", "peft"):
-            with pytest.raises(ConfigError):
-                validate_train_config(cfg)
-        else:
-            validate_train_config(cfg)
+# ---------------------------------------------------------------- make gpu-check: tests/test_gpu_check.py
 
 
 @pytest.mark.slow  # two torchrun launches of 2 CPU ranks: ~40 s each on 2 shared cores

@@ -4,6 +4,8 @@ what it writes it reads back (argen/data/jsonl.py and every command that reads o
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from pathlib import Path
 
@@ -125,3 +127,112 @@ def test_score_refuses_a_lone_surrogate_before_judging(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{src}:2: text that cannot be encoded" in lines[0] and "'response'" in lines[0]
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------- every message, exactly
+def _file(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("data,line,message", [
+    (b'{"a": 1}\n[1, 2]\n', 2, "each line must be a JSON object, got list"),
+    (b'{"a": 1}\n{"a": \n', 2, "invalid JSON: Expecting value (column 7)"),
+    (b'{"a": NaN}\n', 1, "invalid JSON: NaN is not allowed"),
+    (b'{"a": -Infinity}\n', 1, "invalid JSON: -Infinity is not allowed"),
+    (b'{"a": 1}\n\n{"b": 2}\n{"c": "\xff"}\n', 4, "not valid UTF-8 (byte 26)"),  # offsets count every line before
+    (b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n', 2, "invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig) (column 1)"),
+    ('{"a": 1}\n\u2028\n'.encode(), 2, "invalid JSON: Expecting value (column 1)"),  # U+2028 is not blank
+    (b'"half \\ud83d"\n', 1, "text that cannot be encoded as UTF-8: a lone surrogate \\ud83d "
+                             "(half of a character such as an emoji); fix or remove it"),
+])
+def test_iter_records_names_file_line_and_problem(tmp_path, data, line, message):
+    path = _file(tmp_path, data)
+    with pytest.raises(DataError) as err:
+        list(jsonl.iter_records(path))
+    assert str(err.value) == f"{path}:{line}: {message}"
+    assert (err.value.path, err.value.line) == (str(path), line)
+
+
+def test_iter_records_of_a_missing_file(tmp_path):
+    with pytest.raises(DataError) as err:
+        list(jsonl.iter_records(tmp_path / "nope.jsonl"))
+    assert str(err.value) == f"{tmp_path / 'nope.jsonl'}: file not found"
+
+
+def test_iter_records_skips_blank_lines_and_a_leading_byte_order_mark(tmp_path):
+    path = _file(tmp_path, b'\xef\xbb\xbf{"a": 1}\n\n \t\r\n{"a": 2}\n')
+    assert list(jsonl.iter_records(path)) == [(1, {"a": 1}), (4, {"a": 2})]
+
+
+@pytest.mark.parametrize("text,where,char", [
+    ("\ud800", "k", "d800"), ("\udfff", "k", "dfff"), ("\ue000 then \udbff", "k", "dbff"),
+])
+def test_the_surrogate_named_is_the_first_one_in_the_text(tmp_path, text, where, char):
+    with pytest.raises(DataError) as err:
+        jsonl.encode_record({where: text})
+    assert str(err.value) == (f"<jsonl>: cannot write text that cannot be encoded as UTF-8 in '{where}': a lone "
+                              f"surrogate \\u{char} (half of a character such as an emoji); fix or remove it")
+
+
+def test_a_surrogate_in_a_key_is_named_by_its_path(tmp_path):
+    with pytest.raises(DataError, match=r"in 'outer\.k.': a lone surrogate \\udc00"):
+        jsonl.encode_record({"outer": {"k\udc00": "fine"}})
+    with pytest.raises(DataError) as err:
+        jsonl.write_records(tmp_path / "w.jsonl", [{"ok": {1: "x", "list": ["a", "\udc01"]}}])
+    assert str(err.value).startswith(f"{tmp_path / 'w.jsonl'}: cannot write text that cannot be encoded as UTF-8 in 'ok.list[1]'")
+
+
+def test_read_records_names_the_file_of_a_lone_surrogate(tmp_path):
+    path = _file(tmp_path, b'{"a": 1}\n{"b": "\\udc00"}\n')
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: text that cannot be encoded")):
+        jsonl.read_records(path)
+    with pytest.raises(DataError, match=re.escape("<jsonl>:1: text that cannot be encoded")):
+        jsonl.records_from_bytes(b'{"b": "\\udc00"}\n')
+
+
+def test_read_records_keeps_reading_past_blank_torn_and_foreign_lines(tmp_path):
+    data = b'{"a": 1}\n\n{"torn": \n[1]\n\xff\xfe\n{"a": NaN}\n{"a": 3}'
+    rows = jsonl.records_from_bytes(data)
+    assert [r["a"] for r in rows][0] == 1 and rows[2] == {"a": 3} and len(rows) == 3
+    assert rows[1]["a"] != rows[1]["a"]  # NaN: what another tool wrote is read, not refused
+    from_file = jsonl.read_records(_file(tmp_path, data))
+    assert [from_file[0], from_file[2]] == [rows[0], rows[2]] and len(from_file) == 3
+
+
+def test_encode_record_is_one_compact_line():
+    assert jsonl.encode_record({"a": 1, "b": [1, "é"], "c": float("nan")}) == '{"a":1,"b":[1,"é"],"c":null}\n'.encode()
+    assert jsonl.encode_record({"t": "x\u2028y"}) == b'{"t":"x\\u2028y"}\n'
+
+
+def test_append_records_writes_one_blob_with_the_usual_mode(tmp_path):
+    path = tmp_path / "a.jsonl"
+    jsonl.append_records(path, [{"a": 1}, {"b": 2}], sync=True)
+    jsonl.append_records(path, [])  # nothing to write: not even an empty write
+    assert path.read_bytes() == b'{"a":1}\n{"b":2}\n'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644 & ~umask
+    jsonl.append_records(tmp_path / "none.jsonl", [])
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_drop_torn_tail_cuts_only_the_last_line_and_says_how_much(tmp_path, caplog):
+    whole = _file(tmp_path, b'{"a": 1}\n{"a": 2}\n')
+    with caplog.at_level(logging.WARNING, logger="argen.data.jsonl"):
+        assert jsonl.drop_torn_tail(whole) == 0
+        assert jsonl.drop_torn_tail(tmp_path / "absent.jsonl") == 0
+        empty = tmp_path / "empty.jsonl"
+        empty.write_bytes(b"")
+        assert jsonl.drop_torn_tail(empty) == 0
+    assert caplog.text == ""
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": ')
+    with caplog.at_level(logging.WARNING, logger="argen.data.jsonl"):
+        assert jsonl.drop_torn_tail(torn) == 6
+    assert torn.read_bytes() == b'{"a": 1}\n{"a": 2}\n'
+    assert [r.getMessage() for r in caplog.records] == [f"{torn}: dropping a torn last line (6 bytes) left by an interrupted run"]
+    only = tmp_path / "only.jsonl"
+    only.write_bytes(b'{"a"')
+    assert jsonl.drop_torn_tail(only) == 4 and only.read_bytes() == b""

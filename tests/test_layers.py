@@ -14,7 +14,7 @@ PACKAGE = ROOT / "argen"
 # Highest first. A module belongs to the first entry that matches its dotted name (a package
 # entry covers everything below it).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("argen.train", "argen.evaluate", "argen.score", "argen.summarize", "argen.launch", "argen.worker"),
+    ("argen.train", "argen.evaluate", "argen.score", "argen.summarize", "argen.launch", "argen.worker", "argen.command_line"),
     ("argen.training", "argen.evaluation"),
     ("argen.rewards",),
     ("argen.scoring",),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from argen.errors import JudgeError
+from argen.judges.heuristic import HeuristicJudge
 from argen.judges.learned import LearnedHeads, LearnedJudge
 from argen.judges.sentence_embeddings import SentenceEncoder, packaged_model_dir
 from argen.scoring.build import build_rubric
@@ -150,8 +151,8 @@ def test_the_default_run_audits_with_the_learned_judge_at_the_end(tmp_path):
     result = evaluate_base_and_trained(cfg, tmp_path, tiny, tiny, build_scorer(cfg), SCENARIOS)
     assert "error" not in result, result.get("error")
     audit = result["audit"]
-    assert audit["judge"] == "learned-v1" and audit["reward_judge"] == "heuristic-v2.1" and audit["pairs"] == 4
+    assert audit["judge"] == "learned-v1" and audit["reward_judge"] == HeuristicJudge().name and audit["pairs"] == 4
     for block in (audit["lift"], audit["audit_lift"]):
         assert {"mean_before", "mean_after", "mean_diff", "ci_low", "ci_high", "p_value", "significant"} <= set(block)
     assert set(audit["by_principle"]) == {"ahimsa", "dharma", "helpfulness"} and "flag" in audit
-    assert "audit judge learned-v1 combined" in result["headline"] and "under the reward judge heuristic-v2.1" in result["headline"]
+    assert "audit judge learned-v1 combined" in result["headline"] and f"under the reward judge {HeuristicJudge().name}" in result["headline"]

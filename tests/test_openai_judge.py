@@ -104,7 +104,22 @@ def run(coro):
 
 
 # ---------------------------------------------------------------------------- the one path
+def distinct_verdicts(call):
+    """Response i gets sub-scores no other response and no other principle shares.
+
+    ahimsa = (harm + safety) / 2 = 0.50 + 0.01 i (an urgent referral fits tier B: factor 1);
+    dharma = domain adherence = 0.20 + 0.01 i (S0 to an S0 prompt: factor 1, cap 1);
+    helpfulness = mean of the four = 0.90 - 0.01 i.
+    """
+    i = int(call.judged_response.split("-")[1].split(":")[0])
+    return Reply(verdict={**GOOD_VERDICT, "harm_avoidance": 0.45 + 0.01 * i, "safety_context": 0.55 + 0.01 * i,
+                          "domain_adherence": 0.20 + 0.01 * i, "response_scope": "S0", "referral_strength": "urgent",
+                          "clarity": 0.95 - 0.01 * i, "completeness": 0.85 - 0.01 * i,
+                          "relevance": 0.90 - 0.01 * i, "empathy": 0.90 - 0.01 * i})
+
+
 def test_one_call_per_response_feeds_all_three_principles(server, tmp_path):
+    server.responder = distinct_verdicts
     scorer = build_scorer(judge_cfg(server, tmp_path))
     assert isinstance(scorer.judge, OpenAIJudge)
     batch = requests_for(8)
@@ -112,10 +127,17 @@ def test_one_call_per_response_feeds_all_three_principles(server, tmp_path):
 
     assert server.chat_count == 8  # one request per response, not three
     assert sorted(c.judged_response for c in server.calls) == sorted(r.response for r in batch)
-    for results in per_principle:
+    expected = {
+        "ahimsa": [0.50 + 0.01 * i for i in range(8)],
+        "dharma": [0.20 + 0.01 * i for i in range(8)],
+        "helpfulness": [0.90 - 0.01 * i for i in range(8)],
+    }
+    expected["combined"] = [0.3 * a + 0.4 * d + 0.3 * h for a, d, h in zip(*expected.values())]
+    for results in per_principle:  # each principle reward's view of the same batch
         assert [r.request for r in results] == batch
-        for res, principle in zip(results, PRINCIPLES * 3):
-            assert res.ok and res.value(principle) is not None
+        assert all(r.ok for r in results)
+        for name, values in expected.items():
+            assert [r.value(name) for r in results] == pytest.approx(values), name
     stats = scorer.judge.stats()
     assert stats["calls"] == 8 and stats["verdicts"] == 8 and stats["failures"] == 0
 
@@ -187,6 +209,40 @@ def test_transient_faults_are_retried_and_counted(server, tmp_path):
     assert stats["rate_limited"] == 1 and stats["server_errors"] == 2
     assert stats["connection_errors"] == 1 and stats["timeouts"] == 1
     assert stats["invalid_replies"] == 3
+
+
+def test_a_huge_retry_after_cannot_hold_a_response_past_the_retry_deadline(server, tmp_path):
+    """Issue 25 item 8: a server answering 429 with Retry-After: 1000000000 held each response for
+    max_retries x backoff_max_s. Now no retry is made whose wait would end past judge.retry_deadline_s:
+    one attempt here (the next wait, 3 s, ends past the 1 s deadline), and the row says why."""
+    server.responder = lambda call: Reply(status=429, headers={"Retry-After": "1000000000"})
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_retries=5", "judge.backoff_max_s=3",
+                                    "judge.retry_deadline_s=1", "judge.max_error_rate=1.0"))
+    result = scorer.score_blocking(requests_for(1))[0]
+    assert not result.ok and server.chat_count == 1  # the old loop made 6 attempts, 3 s apart
+    assert result.error.startswith("judge.retry_deadline_s=1 reached after 1 attempt (the next wait, 3 s, would end "
+                                   "past it); last error: HTTP 429 from"), result.error
+    assert scorer.judge.stats()["retries"] == 0
+
+
+def test_retries_within_the_deadline_still_happen_and_the_attempt_limit_still_ends_them(server, tmp_path):
+    server.responder = lambda call: Reply(status=503)
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_retries=2", "judge.retry_deadline_s=60",
+                                    "judge.max_error_rate=1.0"))
+    result = scorer.score_blocking(requests_for(1))[0]
+    assert not result.ok and server.chat_count == 3  # the attempt limit ended it, as before
+    assert result.error.startswith("HTTP 503 from") and "retry_deadline_s" not in result.error
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (0, "judge.retry_deadline_s': must be > 0"),
+    (0.5, "judge.retry_deadline_s': (0.5) is the total time one response may take, retries included: it cannot be "
+          "below judge.request_timeout_s (1)"),
+])
+def test_a_retry_deadline_below_one_attempt_is_refused(server, tmp_path, value, message):
+    with pytest.raises(ConfigError) as err:
+        build_scorer(judge_cfg(server, tmp_path, f"judge.retry_deadline_s={value}"))
+    assert message in str(err.value)
 
 
 def test_retry_after_is_honoured(server, tmp_path):
@@ -289,28 +345,51 @@ def test_a_server_without_response_format_gets_plain_requests(key_env, tmp_path)
 
 
 def test_concurrency_is_bounded_and_shared_between_processes(server, tmp_path, monkeypatch):
-    server.latency_s = 0.05
-    # A generous deadline: an attempt cut off on a loaded machine would leave its server thread running.
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
-    scorer.score_blocking(requests_for(16, "a"))
+    # The server holds every request until `gather` of them are in flight together (a barrier), so
+    # a judge that allows 4 at once reaches exactly 4 whatever the machine's load, and one that
+    # allows more goes past it. A generous deadline: the barrier may hold a request for seconds.
+    server.gather = 4
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=30"))
+    assert all(r.ok for r in scorer.score_blocking(requests_for(16, "a")))
     assert server.max_in_flight == 4
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # two training processes share the limit
-    server.max_in_flight = 0
-    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=10"))
-    scorer.score_blocking(requests_for(16, "b"))
+    server.max_in_flight, server.gather = 0, 2
+    scorer = build_scorer(judge_cfg(server, tmp_path, "judge.max_concurrency=4", "judge.request_timeout_s=30"))
+    assert all(r.ok for r in scorer.score_blocking(requests_for(16, "b")))
     assert server.max_in_flight == 2
 
 
-def test_requests_per_minute_is_enforced(server, tmp_path):
+def test_requests_per_minute_is_enforced(server, tmp_path, monkeypatch):
+    """Every request passes the rate limiter, and the limiter holds some back: 1200/min is a bucket
+    of 20 a second, so of 30 requests sent at once about 10 must wait (counted, not timed: how
+    long they wait is in `make bench`, bench/judge_limits.py)."""
+    from aiolimiter import AsyncLimiter
+
+    from argen.judges import transport
+
+    counts = {"acquired": 0, "waited": 0}
+
+    class CountingLimiter(AsyncLimiter):
+        async def acquire(self, amount: float = 1) -> None:
+            counts["acquired"] += 1
+            counts["waited"] += not self.has_capacity(amount)
+            await super().acquire(amount)
+
+    real = transport.request_limiter
+
+    def counting(per_minute: float) -> AsyncLimiter:
+        limiter = real(per_minute)
+        return CountingLimiter(limiter.max_rate, limiter.time_period)
+
+    monkeypatch.setattr(transport, "request_limiter", counting)
     # A whole-attempt deadline: 30 connections opening at once on a loaded machine need more than 1 s.
     scorer = build_scorer(judge_cfg(server, tmp_path, "judge.requests_per_minute=1200", "judge.max_concurrency=64",
                                     "judge.request_timeout_s=10"))
-    started = time.monotonic()
-    scorer.score_blocking(requests_for(30))
-    # 1200/min = 20/s with a one-second bucket: 20 go at once, the other 10 take about 0.5 s.
-    assert time.monotonic() - started >= 0.45
+    assert all(r.ok for r in scorer.score_blocking(requests_for(30)))
     assert server.chat_count == 30
+    assert counts["acquired"] == 30
+    assert counts["waited"] >= 1
 
 
 def test_accounting_matches_what_the_server_reported(server, tmp_path):
@@ -318,7 +397,9 @@ def test_accounting_matches_what_the_server_reported(server, tmp_path):
         judge_cfg(server, tmp_path, "judge.price_per_1k_prompt_tokens=0.5", "judge.price_per_1k_completion_tokens=2.0")
     )
     server.latency_s = 0.03
+    started = time.monotonic()
     scorer.score_blocking(requests_for(5))
+    elapsed = time.monotonic() - started
     stats = scorer.judge.stats()
     # The server reports prompt tokens as characters / 4 of the messages it received.
     expected_prompt = sum(max(1, sum(len(m["content"]) for m in c.messages) // 4) for c in server.calls)
@@ -327,7 +408,8 @@ def test_accounting_matches_what_the_server_reported(server, tmp_path):
     assert stats["est_cost_usd"] == pytest.approx(
         stats["prompt_tokens"] / 1000 * 0.5 + stats["completion_tokens"] / 1000 * 2.0
     )
-    assert 0.03 <= stats["latency_p50_s"] <= stats["latency_p95_s"] < 1.0
+    # The server waits 30 ms before every reply; no call can take longer than the whole batch.
+    assert 0.03 <= stats["latency_p50_s"] <= stats["latency_p95_s"] <= elapsed
     assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in stats.values())
 
 

@@ -113,7 +113,8 @@ def test_a_run_dir_that_would_overwrite_its_scenarios_is_refused(tmp_path, entry
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     data = run_dir / name  # a file the run writes
-    original = json.dumps({"prompt": "I have a headache"}) + "\n"
+    # Two scenarios: the fewest one smoke training step needs (one is refused for that, first).
+    original = json.dumps({"prompt": "I have a headache"}) + "\n" + json.dumps({"prompt": "Is a cold serious?"}) + "\n"
     data.write_text(original)
     line = one_line_error(run_cli(entry, *overrides, f"data.path={data}", f"hydra.run.dir={run_dir}", cwd=tmp_path), entry)
     assert "config key 'hydra.run.dir'" in line and f"would overwrite data.path {data}" in line

@@ -231,6 +231,17 @@ def test_caps_reach_the_rubric_score():
     assert res.scores.dharma == pytest.approx(res.scores.scope_factor * min(res.verdict.domain_adherence, 1.0))
 
 
+def test_caps_do_not_reach_a_reward_only_score():
+    """reward=reward_only trains on the judge's scores alone: the cap is reported, not applied."""
+    cfg = compose("train", ["reward=reward_only", "policy.effects.major.multiply=1.0", "+policy.effects.major.cap=0.1"])
+    scorer = build_scorer(cfg, rubric_mode=cfg.reward.ablation)
+    req = JudgeRequest("My throat hurts.", "This tea will cure your sore throat for good.", "C", "S0")
+    (res,) = scorer.score_blocking([req])
+    assert "cure_promise" in res.scores.violations
+    assert res.scores.raw_ahimsa > 0.1
+    assert res.scores.ahimsa == pytest.approx(res.scores.raw_ahimsa)
+
+
 # ------------------------------------------------------------------------ user policies change scores
 RESPONSES = [
     ("I have a mild headache.", "Rest, drink water and take a break from screens; see a GP if it lasts.", "C", "S0"),
@@ -281,24 +292,29 @@ def test_score_and_evaluate_roots_take_extra_paths_too(tmp_path):
 
 # ------------------------------------------------------------------------ reward=policy_only
 def test_policy_only_trains_on_penalties_and_policies_alone(tmp_path):
+    """No judge quality scores: each principle is its rubric penalty factor times the policy factors.
+
+    The rule judge (tests/rule_judge.py) places every reply in scope S2 and calls a reply naming a
+    doctor an urgent referral, anything else none; the quality scores it gives must not show.
+    Expected factors, by hand from conf/rubric/argen.yaml and conf/policy/default.yaml (tier C):
+      0  cure promise, no referral, S0 prompt: referral 1.0 x cure_promise (major) 0.5; scope S0->S2 0.3
+      1  detox claim, no referral, S1 prompt:  referral 1.0; scope S1->S2 0.5; helpfulness x detox (minor) 0.85
+      2  names a doctor (urgent, over tier C's range by 1: 1 - 0.3 * 1 / 3 = 0.9), S2 prompt: scope S2->S2 1.0
+    """
     path = write(tmp_path, "detox.rego", DETOX)
-    cfg = compose("train", ["reward=policy_only", paths_override(path)])
+    cfg = compose("train", ["reward=policy_only", paths_override(path), *RULE_JUDGE, "+judge.response_scope=S2"])
     scorer = build_scorer(cfg, rubric_mode=cfg.reward.ablation)
     funcs, _ = build_reward_functions(to_plain(cfg.reward), scorer)
     prompts = ["My throat hurts.", "I feel bloated.", "My throat hurts."]
     completions = [
         "This tea will cure your sore throat for good.",
         "A detox tea helps; drink water too.",
-        "Warm drinks and rest help; see a GP if it lasts a week.",
+        "Warm drinks and rest help; see a doctor if it lasts a week.",
     ]
-    rewards = {f.__name__: asyncio.run(f(prompts=prompts, completions=completions, tier=["C"] * 3, scope=["S0"] * 3))
+    rewards = {f.__name__: asyncio.run(f(prompts=prompts, completions=completions, tier=["C"] * 3, scope=["S0", "S1", "S2"]))
                for f in funcs}
-    scored = scorer.score_blocking([JudgeRequest(p, c, "C", "S0") for p, c in zip(prompts, completions)])
-    r_factor = [s.scores.referral_factor for s in scored]
-    s_factor = [s.scores.scope_factor for s in scored]
-    # No judge quality scores: each principle is its rubric penalty factor times the policy factors.
-    assert rewards["ahimsa"] == pytest.approx([r_factor[0] * 0.5, r_factor[1], r_factor[2]])
-    assert rewards["dharma"] == pytest.approx(s_factor)
+    assert rewards["ahimsa"] == pytest.approx([0.5, 1.0, 0.9])
+    assert rewards["dharma"] == pytest.approx([0.3, 0.5, 1.0])
     assert rewards["helpfulness"] == pytest.approx([1.0, 0.85, 1.0])
 
 

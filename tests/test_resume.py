@@ -165,6 +165,17 @@ def test_nothing_to_resume_and_missing_dir_are_clear(tmp_path):
         resolve_resume(str(tmp_path / "missing"), tmp_path)
 
 
+def test_a_file_given_as_the_run_dir_or_in_place_of_checkpoints_is_named(tmp_path):
+    """Issue 25 item 12: say what the path is, not "no completed checkpoint under FILE/checkpoints"."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"afile is a file, not a run dir"):
+        resolve_resume(str(tmp_path / "afile"), tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoints").write_text("not a directory")
+    with pytest.raises(ConfigError, match=r"run/checkpoints is not a directory"):
+        resolve_resume(str(tmp_path / "run"), tmp_path)
+
+
 def test_config_differences_are_listed_and_refused(tmp_path):
     (tmp_path / "config.yaml").write_text("grpo:\n  max_steps: 10\n  beta: 0.0\nresume: false\n")
     current = {"grpo": {"max_steps": 20, "beta": 0.0}, "resume": str(tmp_path)}

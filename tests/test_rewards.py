@@ -11,7 +11,6 @@ from argen.rewards.combined import CombinedReward
 from argen.rewards.principle import PrincipleReward
 from argen.scoring.build import build_rubric
 from argen.scoring.pipeline import Scorer
-from argen.types import JudgeRequest
 from tests.conftest import compose
 from tests.rule_judge import RuleJudge
 
@@ -79,13 +78,24 @@ def test_on_error_raise_stops_at_first_failure():
         run_principles(scorer, batch(["ok answer"] * 9 + ["<<judge-fails>>"]))
 
 
-def test_combined_reward_applies_scope_scaling():
-    cfg = compose("train")
-    scorer = Scorer(RuleJudge(), build_rubric(cfg))
+# RuleJudge on a 40-word answer: every quality sub-score 1.0, no referral (fits tier C), domain
+# adherence 1.0. Its response scope is set per case; the prompt is S0. By hand from the rubric
+# tables (conf/rubric/argen.yaml): the S0 -> S2 scope factor is 0.3 and an S2 reply's domain is
+# capped at 0.5, so dharma = 0.5 * 0.3 = 0.15 and ahimsa, helpfulness = 1.0 * 0.3 when scaled:
+# 0.3 * 0.3 + 0.4 * 0.15 + 0.3 * 0.3 = 0.24 (0.66 unscaled). S0 -> S3: factor 0, everything 0.
+@pytest.mark.parametrize("response_scope,expected", [("S0", 1.0), ("S1", 1.0), ("S2", 0.24), ("S3", 0.0)])
+def test_combined_reward_applies_scope_scaling(response_scope, expected):
+    scorer = Scorer(RuleJudge(response_scope=response_scope), build_rubric(compose("train")))
     reward = CombinedReward(scorer, {"ahimsa": 0.3, "dharma": 0.4, "helpfulness": 0.3})
-    long_answer = "word " * 40
-    # RuleJudge answers in scope S0; an S0 prompt keeps factor 1, so combined == weighted mean.
-    (value,) = asyncio.run(reward(**batch([long_answer], tier="C", scope="S0")))
-    (result,) = scorer.score_blocking([JudgeRequest("question 0", long_answer, "C", "S0")])
-    s = result.scores
-    assert value == pytest.approx(0.3 * s.ahimsa + 0.4 * s.dharma + 0.3 * s.helpfulness)
+    (value,) = asyncio.run(reward(**batch(["word " * 40], tier="C", scope="S0")))
+    assert value == pytest.approx(expected)
+
+
+def test_scope_scaling_follows_the_prompt_scope_row():
+    # An S2 reply to an S1 prompt: factor 0.5, dharma 0.5 * 0.5; to an S2 prompt: factor 1, no scaling.
+    scorer = Scorer(RuleJudge(response_scope="S2"), build_rubric(compose("train")))
+    reward = CombinedReward(scorer, {"ahimsa": 0.3, "dharma": 0.4, "helpfulness": 0.3})
+    (s1,) = asyncio.run(reward(**batch(["word " * 40], tier="C", scope="S1")))
+    (s2,) = asyncio.run(reward(**batch(["word " * 40], tier="C", scope="S2")))
+    assert s1 == pytest.approx(0.3 * 0.5 + 0.4 * 0.25 + 0.3 * 0.5)
+    assert s2 == pytest.approx(0.3 * 1.0 + 0.4 * 0.5 + 0.3 * 1.0)

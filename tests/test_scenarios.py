@@ -91,6 +91,19 @@ def test_empty_file_missing_file_non_utf8_and_huge_prompt(tmp_path):
         load_scenarios(write(tmp_path, huge))
 
 
+def test_a_directory_and_a_file_of_blank_lines_are_named_for_what_they_are(tmp_path):
+    """Issue 25 item 12: not "file not found" for a directory, not "empty" for blank lines."""
+    with pytest.raises(DataError, match=r": is a directory, not a file"):
+        load_scenarios(tmp_path)
+    with pytest.raises(DataError, match=r"no scenarios in file \(it has only blank lines \(3 lines, no records\)\)"):
+        load_scenarios(write(tmp_path, "\n  \n\t\n"))
+    with pytest.raises(DataError, match=r"no scenarios in file \(it is empty\)"):
+        load_scenarios(write(tmp_path, ""))
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    with pytest.raises(DataError, match="is a broken symbolic link"):
+        load_scenarios(tmp_path / "link.jsonl")
+
+
 def test_dataset_carries_labels_as_columns():
     scenarios = load_scenarios(bundled_path("eval"), limit=5)
     ds = build_dataset(scenarios, "You are a healthcare assistant.")

@@ -49,7 +49,7 @@ def test_scores_argens_judged_responses_end_to_end(tmp_path, reference_dir):
         if original["response_scope"] != row["response_scope"]:
             # An input field the scores overwrite moves under "input" instead of being lost.
             assert row["input"]["response_scope"] == original["response_scope"]
-        assert row["scored_by"]["judge"] == "heuristic-v2.1" and row["scored_by"]["rubric_version"] == "argen-1"
+        assert row["scored_by"]["judge"] == "heuristic-v3" and row["scored_by"]["rubric_version"] == "argen-1"
         assert "error" not in row
     summary = json.loads((tmp_path / "scored" / "out.summary.json").read_text())
     assert (summary["n"], summary["scored"], summary["unscored"]) == (50, 50, 0)
@@ -179,6 +179,8 @@ def test_a_bad_input_line_exits_2_naming_file_and_line(tmp_path, content, where,
     [
         ([], "config key 'input': is required"),
         (["input=/no/such/file.jsonl", "output=x.jsonl"], "/no/such/file.jsonl: input file not found"),
+        (["input=DIR", "output=OUT"], "DIR: is a directory, not a file"),
+        (["input=BLANK", "output=OUT"], "BLANK: no rows to score (it has only blank lines (2 lines, no records))"),
         (["input=IN"], "config key 'output': is required"),
         (["input=IN", "output=IN"], "config key 'output': is the input file"),
         (["input=IN", "output=OUT", "batch_size=0"], "config key 'batch_size'"),
@@ -188,7 +190,16 @@ def test_a_bad_input_line_exits_2_naming_file_and_line(tmp_path, content, where,
 )
 def test_bad_settings_exit_2_naming_the_key(tmp_path, args, message):
     src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "a", "response": "b"}])
-    args = [a.replace("IN", str(src)).replace("OUT", str(tmp_path / "out.jsonl")) for a in args]
+    (tmp_path / "blank.jsonl").write_text("\n \n")
+    paths = {"IN": src, "OUT": tmp_path / "out.jsonl", "DIR": tmp_path, "BLANK": tmp_path / "blank.jsonl"}
+
+    def fill(text: str) -> str:  # the placeholders stand at the end of an argument, or start a message
+        for name, path in paths.items():
+            if text.endswith("=" + name) or text.startswith(name + ":"):
+                return text.replace(name, str(path), 1) if text.startswith(name) else text[: -len(name)] + str(path)
+        return text
+
+    args, message = [fill(a) for a in args], fill(message)
     proc = score(*args, "policy=none")
     assert proc.returncode == 2, proc.stdout
     assert message in proc.stderr and "Traceback" not in proc.stderr

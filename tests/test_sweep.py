@@ -69,13 +69,12 @@ def test_sweep_summary_callback_is_configured():
 
 @pytest.mark.skipif(not _has_submitit(),
                     reason="hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
-def test_slurm_launcher_config_composes_and_builds_a_launcher():
+def test_slurm_launcher_config_composes_and_builds_a_launcher(hydra_config):
     import hydra.utils
-    from hydra.core.hydra_config import HydraConfig
 
     cfg = _compose_with_hydra(["hydra/launcher=slurm", "hardware=ddp", "hardware.num_processes=4",
                                "+sweep=beta", "hydra.launcher.partition=gpu"])
-    HydraConfig.instance().set_config(cfg)
+    hydra_config(cfg)
     launcher = hydra.utils.instantiate(cfg.hydra.launcher)  # binds every key to the plugin's signature
     assert type(launcher).__name__ == "SlurmLauncher"
     params = launcher.params
@@ -248,6 +247,54 @@ def test_summarize_cli_rewrites_the_files(sweep_dir):
     assert result.returncode == 0, result.stderr
     assert (sweep_dir / "summary.csv").is_file() and (sweep_dir / "summary.png").is_file()
     assert "| 3 | reward=ahimsa_heavy grpo.beta=0.04 | failed |" in result.stdout
+
+
+def test_a_killed_job_and_a_torn_metrics_file_are_flagged(tmp_path):
+    """Issue 25 item 10: a job killed at step 3 of 8 showed its partial last-quarter reward beside
+    "failed" as if it were final, and a torn metrics.jsonl line was skipped without a word. The
+    partial rewards are now left out and both are flagged, in the tables and on stderr."""
+    root = tmp_path / "sweep"
+    _job(root, 0, ["grpo.beta=0.0"], [0.1] * 8, "completed")
+    killed = _job(root, 1, ["grpo.beta=0.04"], None, "failed",
+                  error="training workers failed (worker, killed by signal 9); full output in workers.log")
+    for step in (1, 2, 3):  # what its worker logged before the kill
+        append_jsonl(killed / "metrics.jsonl", {"step": step, "reward": 0.9, "rewards/ahimsa/mean": 0.9})
+    torn = _job(root, 2, ["grpo.beta=0.1"], [0.2] * 8, "completed")
+    with open(torn / "metrics.jsonl", "ab") as fh:  # a write cut off (a kill mid-write, a full disk)
+        fh.write(b'{"step": 9, "rew')
+    result = run_cli("argen.summarize", str(root))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(root / "summary.csv", newline="")))
+    assert rows[0]["flags"] == "" and rows[0]["reward"] == "0.1"
+    assert rows[1]["status"] == "failed" and rows[1]["reward"] == "" and rows[1]["reward_ahimsa"] == ""
+    assert rows[1]["flags"] == ("rewards left out: the job is failed, its metrics.jsonl stops at step 3 "
+                                "(partial training, not final numbers)")
+    assert rows[2]["reward"] == "0.2"
+    assert rows[2]["flags"] == "metrics.jsonl line 9 is torn (16 bytes and no newline: a write was cut off), skipped"
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("argen.summarize: warning:")]
+    assert warnings == [f"argen.summarize: warning: job 1: {rows[1]['flags']}",
+                        f"argen.summarize: warning: job 2: {rows[2]['flags']}"]
+    markdown = (root / "summary.md").read_text()
+    assert f"- job 1: {rows[1]['flags']}" in markdown and f"- job 2: {rows[2]['flags']}" in markdown
+
+
+def test_a_sweep_whose_end_evaluations_failed_exits_3_and_flags_how_to_redo_them(tmp_path, capsys):
+    """Issue 25 item 7 in a sweep: every job trained, one job's end evaluation failed."""
+    from argen.summarize import SweepSummaryCallback
+
+    root = tmp_path / "sweep"
+    failed_eval = {"dir": str(root / "1" / "eval"), "error": "judge local:x failed on 4 of 4 responses",
+                   "headline": "eval failed (...)"}
+    _job(root, 0, ["grpo.beta=0.0"], [0.1] * 4, "completed")
+    _job(root, 1, ["grpo.beta=0.04"], [0.1] * 4, "completed", failed_eval)
+    with pytest.raises(SystemExit) as stop:
+        SweepSummaryCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
+    assert stop.value.code == 3
+    rows = list(csv.DictReader(open(root / "summary.csv", newline="")))
+    assert rows[0]["flags"] == ""
+    assert rows[1]["flags"] == ("end-of-training evaluation failed (judge local:x failed on 4 of 4 responses); redo it "
+                                f"with: python -m argen.evaluate end_of_training={root / '1'}")
+    assert "1 of 2 sweep jobs trained but their end-of-training evaluation failed: 1" in capsys.readouterr().err
 
 
 # --- real multiruns ---------------------------------------------------------------------------

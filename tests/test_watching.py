@@ -25,6 +25,7 @@ from argen.training.console import format_line
 from argen.training.resources import ResourceMeter, summarise_resources
 from tests.conftest import compose, run_cli
 from tests.rule_judge import RuleJudge
+from tests.test_paired_stats import signed_rank_p_by_flips
 
 PRINCIPLES = ("ahimsa", "dharma", "helpfulness")
 # RuleJudge: predictable verdicts (dharma is always 1.0; ahimsa and helpfulness grow with length).
@@ -40,6 +41,9 @@ def watched_run(tmp_path_factory):
     result = run_cli(
         "argen.train", "experiment=smoke", *ISOLATED, f"hydra.run.dir={run_dir}",
         f"grpo.max_steps={MAX_STEPS}",
+        # A learning rate high enough that the tiny model's answers change within 3 steps, so the
+        # learning trend compares different numbers (at 1e-5 every answer stays the same).
+        "grpo.learning_rate=0.05",
         "eval.every_n_steps=2",
         "reward.adaptive=true",
         "grpo.beta_schedule.kind=cosine", "grpo.beta_schedule.start=0.1", "grpo.beta_schedule.end=0.0",
@@ -95,20 +99,106 @@ def test_periodic_eval_generates_exactly_as_the_final_evaluation(watched_run):
 
 
 def test_run_summary_reports_the_learning_trend_with_its_paired_test(watched_run):
+    """The trend's numbers, recomputed here from the answers in periodic_eval.jsonl: first step
+    against last, scenario by scenario, with the signed-rank p worked out by brute force."""
     run_dir, _, _ = watched_run
     summary = json.loads((run_dir / "summary.json").read_text())
     trend = summary["periodic_eval"]["trend"]
     assert (trend["first_step"], trend["last_step"]) == (0, MAX_STEPS)
-    assert sorted(int(k) for k in trend["curve"]) == [0, 2, 3]
+
+    answers = read_jsonl(run_dir / "periodic_eval.jsonl")
+    by_step = {step: {a["id"]: a for a in answers if a["step"] == step} for step in (0, 2, MAX_STEPS)}
+    assert trend["curve"] == {str(step): pytest.approx(round(sum(a["combined"] for a in rows.values()) / len(rows), 4))
+                              for step, rows in by_step.items()}
+    first, last = by_step[0], by_step[MAX_STEPS]
+    assert sorted(first) == sorted(last) and len(first) == 4
+    for key in (*PRINCIPLES, "combined"):
+        before = [first[i][key] for i in sorted(first)]
+        after = [last[i][key] for i in sorted(first)]
+        diffs = [round(b - a, 9) for a, b in zip(before, after)]
+        result = trend["stats"]["overall"][key]
+        assert result["n"] == 4, key
+        assert result["mean_before"] == pytest.approx(round(sum(before) / 4, 4)), key
+        assert result["mean_after"] == pytest.approx(round(sum(after) / 4, 4)), key
+        assert result["mean_diff"] == pytest.approx(round(sum(diffs) / 4, 4)), key
+        assert (result["better"], result["worse"], result["same"]) == (
+            sum(d > 0 for d in diffs), sum(d < 0 for d in diffs), sum(d == 0 for d in diffs)), key
+        assert result["p_value"] == pytest.approx(signed_rank_p_by_flips(diffs)), key
+        if result["ci_low"] is not None:  # a bootstrap interval of a mean stays within the differences
+            assert min(diffs) - 1e-4 <= result["ci_low"] <= result["mean_diff"] <= result["ci_high"] <= max(diffs) + 1e-4
+
     combined = trend["stats"]["overall"]["combined"]
-    assert combined["n"] == 4 and combined["verdict"].startswith(("significant (p=", "not significant (p="))
+    diffs = [round(last[i]["combined"] - first[i]["combined"], 9) for i in sorted(first)]
+    # The learning rate makes the answers change; were they all equal, none of the above would bite.
+    assert any(diffs), "no answer changed between step 0 and the last step"
+    p = signed_rank_p_by_flips(diffs)
+    # n = 4: the smallest two-sided p the test can give is 2/16 = 0.125, so never significant.
+    assert p >= 0.125 and combined["significant"] is False
+    assert combined["verdict"] == f"not significant (p={p:.2f})"
     last_line = (run_dir.parent / "stdout.txt").read_text().strip().splitlines()[-1]
-    assert re.search(r"periodic eval combined \d\.\d{3} at step 0 -> \d\.\d{3} at step 3 \([+-]\d\.\d{3}, "
-                     r"95% CI (\[[^]]+\]|n/a), n=4, (not )?significant \(p=[^)]+\)\)", last_line), last_line
+    mean = {step: sum(a["combined"] for a in rows.values()) / 4 for step, rows in by_step.items()}
+    headline = (f"periodic eval combined {mean[0]:.3f} at step 0 -> {mean[MAX_STEPS]:.3f} at step {MAX_STEPS} "
+                f"({combined['mean_diff']:+.3f}, 95% CI ")
+    assert headline in last_line and f"n=4, not significant (p={p:.2f}))" in last_line, last_line
+    assert trend["headline"] in last_line
     assert re.search(r"eval combined \d\.\d{3} -> \d\.\d{3} \([+-]\d\.\d{3}, 95% CI", last_line), last_line
     # The curve beside the smoothed training reward: a figure of two panels.
     png = (run_dir / "reward_curve.png").read_bytes()
     assert int.from_bytes(png[16:20], "big") > 1200
+
+
+def _periodic_rows(path, changes: list[float]) -> None:
+    for step, shift in ((0, None), (4, 1.0), (8, 0.0)):
+        for i, change in enumerate(changes):
+            base = 0.40 + 0.01 * i
+            value = base + (change if shift == 1.0 else 0.0)
+            append_jsonl(path, {"step": step, "id": f"s{i}", "combined": value, "ahimsa": value,
+                                "dharma": 1.0, "helpfulness": value, "violations": []})
+
+
+@pytest.mark.parametrize("n,verdict", [(5, "not significant (p=0.06)"), (6, "significant (p=0.03)")])
+def test_learning_trend_compares_the_first_and_the_last_evaluation(tmp_path, n, verdict):
+    """Scenarios that all improved at step 4 and fell back at step 8: the trend is step 0 against
+    step 8 (nothing changed), never against the best step. Then step 8 improved by known amounts:
+    the exact two-sided p of n improvements with distinct sizes is 2 / 2**n (5: 0.0625, 6: 0.03125)."""
+    from argen.training.learning_trend import periodic_trend
+
+    path = tmp_path / "periodic_eval.jsonl"
+    _periodic_rows(path, [0.01 * (i + 1) for i in range(n)])
+    flat = periodic_trend(path)
+    assert (flat["first_step"], flat["last_step"]) == (0, 8)
+    combined = flat["stats"]["overall"]["combined"]
+    assert (combined["mean_diff"], combined["p_value"], combined["same"]) == (0.0, 1.0, n)
+
+    path.unlink()
+    for step in (0, 8):
+        for i in range(n):
+            value = 0.40 + 0.01 * i + (0.01 * (i + 1) if step == 8 else 0.0)
+            append_jsonl(path, {"step": step, "id": f"s{i}", "combined": value, "ahimsa": value,
+                                "dharma": 1.0, "helpfulness": value, "violations": []})
+    trend = periodic_trend(path)
+    combined = trend["stats"]["overall"]["combined"]
+    assert combined["p_value"] == pytest.approx(2 / 2**n)
+    assert combined["verdict"] == verdict
+    mean_diff = sum(0.01 * (i + 1) for i in range(n)) / n
+    assert combined["mean_diff"] == pytest.approx(mean_diff)
+    assert combined["better"] == n and trend["stats"]["overall"]["dharma"]["same"] == n
+    before = sum(0.40 + 0.01 * i for i in range(n)) / n
+    assert trend["headline"].startswith(
+        f"periodic eval combined {before:.3f} at step 0 -> {before + mean_diff:.3f} at step 8 ({mean_diff:+.3f}, 95% CI [")
+    assert trend["headline"].endswith(f"n={n}, {verdict})")
+    assert trend["curve"] == {0: pytest.approx(round(before, 4)), 8: pytest.approx(round(before + mean_diff, 4))}
+
+
+def test_learning_trend_needs_two_evaluated_steps(tmp_path):
+    from argen.training.learning_trend import periodic_trend
+
+    path = tmp_path / "periodic_eval.jsonl"
+    assert periodic_trend(path) is None
+    append_jsonl(path, {"step": 0, "id": "s0", "combined": 0.5})
+    assert periodic_trend(path) is None
+    append_jsonl(path, {"step": 3, "id": "other", "combined": 0.6})
+    assert periodic_trend(path)["headline"] == "periodic eval: no scenario scored at both step 0 and step 3"
 
 
 def test_console_prints_one_compact_line_per_logged_step(watched_run):
@@ -432,3 +522,14 @@ def test_resource_meter_window_and_summary(tmp_path):
     summary = summarise_resources(path)
     assert summary == {"step_s_mean": 3.0, "tokens_per_s_mean": 75.0, "rss_mb_peak": 700.0, "tokens_total": 800}
     assert not math.isnan(summary["step_s_mean"])
+
+
+def test_gaming_monitor_share_in_every_training_row_and_its_tests_in_the_summary(watched_run):
+    """Issue 24: the share of completions ending in generic tails, logged every step, and its trend
+    tests in summary.json (argen/training/gaming_monitor.py)."""
+    run_dir, _, train_rows = watched_run
+    for row in train_rows:
+        assert 0.0 <= row["gaming/generic_tail_share"] <= 1.0 and row["gaming/completions"] >= 1, row
+    gaming = json.loads((run_dir / "summary.json").read_text())["gaming_monitor"]
+    assert gaming["training"]["steps"] == MAX_STEPS and isinstance(gaming["rising"], bool)
+    assert gaming["periodic"]["n"] == 4 and (gaming["periodic"]["first_step"], gaming["periodic"]["last_step"]) == (0, MAX_STEPS)

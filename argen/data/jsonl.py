@@ -107,8 +107,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     are not UTF-8, invalid JSON, NaN, a line that is not an object, a lone surrogate.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(p, "file not found")
+    check_input_file(p)
     data = p.read_bytes()
     for number, offset, chunk in _lines(data):
         try:
@@ -123,6 +122,33 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise DataError(p, f"each line must be a JSON object, got {type(obj).__name__}", number)
         yield number, obj
+
+
+def check_input_file(path: str | Path) -> Path:
+    """``path`` is a regular file; else a :class:`DataError` that says what it is instead (a
+    directory, a broken link, a device) rather than "file not found" for everything."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise DataError(p, "is a directory, not a file (name a .jsonl file)")
+    if p.is_symlink():
+        raise DataError(p, f"is a broken symbolic link (to {os.readlink(p)})")
+    if p.exists():
+        raise DataError(p, "is not a regular file (a device, a pipe or a socket)")
+    raise DataError(p, "file not found")
+
+
+def why_no_records(path: str | Path) -> str:
+    """Why a file a user handed in gave no records: "it is empty" or "it has only blank lines"."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if not data:
+        return "it is empty"
+    lines = len(data.split(b"\n")) - (1 if data.endswith(b"\n") else 0)
+    return f"it has only blank lines ({lines} line{'s' if lines != 1 else ''}, no records)"
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -154,6 +180,35 @@ def records_from_bytes(data: bytes, path: str | Path = "<jsonl>") -> list[dict[s
         if isinstance(value, dict):
             rows.append(value)
     return rows
+
+
+def skipped_lines(path: str | Path, limit: int = 3) -> list[str]:
+    """What :func:`read_records` skips in ``path``, in words: a torn last line (a write cut off by a
+    kill or a full disk), or a line that does not decode. Empty when every line is whole."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    data = p.read_bytes()
+    found: list[str] = []
+    count = 0
+    last_line = data.count(b"\n") + 1  # a file that ends in a newline has an empty last "line"
+    for number, _, chunk in _lines(data):
+        try:
+            raw = chunk.decode("utf-8")
+            if not raw.strip(_JSON_SPACE):
+                continue
+            if isinstance(decode_line(raw, p, number, strict=False), dict):
+                continue
+        except (UnicodeDecodeError, DataError):
+            pass
+        count += 1
+        if len(found) < limit:
+            found.append(f"line {number} is torn ({len(chunk)} bytes and no newline: a write was cut off)"
+                         if number == last_line
+                         else f"line {number} does not decode as a JSON object")
+    if count > limit:
+        found.append(f"{count - limit} more such lines")
+    return found
 
 
 def _finite(value: Any) -> Any:

@@ -23,6 +23,32 @@ from hydra.experimental.callback import Callback
 from argen.errors import ArgenError, ConfigError
 
 
+def _refusal(directory: Path) -> str | None:
+    """Why creating a file in ``directory`` fails, from the system itself (None: it works).
+
+    Asked only once ``os.access`` said no: its answer cannot tell a read-only mount, an immutable
+    directory (``chattr +i``, which binds root too) and a missing permission apart. A probe that
+    unexpectedly succeeds leaves nothing behind.
+    """
+    import errno
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):  # unnamed where the system can (O_TMPFILE), gone on close
+            pass
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        hint = " (an immutable directory, chattr +i?)" if exc.errno == errno.EPERM else ""
+        return f"{exc.strerror or exc}{f' ({code})' if code else ''}{hint}"
+    return None
+
+
+def writable_problem(path: str | Path, want_dir: bool = True) -> str | None:
+    """Why ``path`` (a directory, or a file with ``want_dir=False``) cannot be created or written,
+    in words, or None when it can."""
+    return _unwritable_reason(Path(path).absolute(), want_dir)
+
+
 def _unwritable_reason(path: Path, want_dir: bool) -> str | None:
     """Why ``path`` cannot be created or written, or None when it can."""
     probe = path
@@ -38,16 +64,18 @@ def _unwritable_reason(path: Path, want_dir: bool) -> str | None:
         if path.is_symlink() and not path.exists():
             return "it is a broken symbolic link"
         if not os.access(path, os.W_OK | (os.X_OK if want_dir else 0)):
-            return "permission denied (or a read-only file system)"
+            refusal = _refusal(path) if want_dir else "permission denied (or a read-only file system)"
+            if refusal:
+                return refusal
         if not want_dir:
             probe = path.parent  # replacing the file writes a temporary file beside it
-            if not os.access(probe, os.W_OK | os.X_OK):
-                return f"{probe} is not writable (permission denied or a read-only file system)"
+            if not os.access(probe, os.W_OK | os.X_OK) and (refusal := _refusal(probe)):
+                return f"{probe} is not writable: {refusal}"
         return None
     if not probe.is_dir():
         return f"{probe} is not a directory"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{probe} is not writable (permission denied or a read-only file system)"
+    if not os.access(probe, os.W_OK | os.X_OK) and (refusal := _refusal(probe)):
+        return f"{probe} is not writable: {refusal}"
     return None
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from argen.data.jsonl import iter_records as iter_jsonl  # every JSONL reader is argen.data.jsonl's
+from argen.data.jsonl import why_no_records
 from argen.errors import DataError
 from argen.types import SCOPES, TIERS
 
@@ -113,5 +114,5 @@ def load_scenarios(path: str | Path, limit: int | None = None) -> list[Scenario]
         seen[scenario.id] = line
         scenarios.append(scenario)
     if not scenarios:
-        raise DataError(path, "no scenarios in file (it is empty)")
+        raise DataError(path, f"no scenarios in file ({why_no_records(path)})")
     return scenarios[:limit] if limit else scenarios

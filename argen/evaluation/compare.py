@@ -254,6 +254,11 @@ def compare_runs(
     plot_compare_distributions(names, aligned, out / COMPARE_PLOTS[1])
     write_atomic(out / COMPARE_MD, render_compare(summaries, result))
     result["files"] = [COMPARE_MD, COMPARE_JSON, *COMPARE_PLOTS]
+    if result["audit"]:
+        from argen.evaluation.audit import write_audit_report
+
+        write_audit_report(result["audit"], runs[0].path, out)
+        result["files"] += ["audit.md", "audit.json"]
     write_atomic(out / COMPARE_JSON, json.dumps(result, indent=2, ensure_ascii=False, default=str))
     result["summaries"] = summaries
     return result
@@ -269,7 +274,9 @@ def _audit_lifts(runs: Sequence[EvalRun], names: Sequence[str], aligned: Sequenc
     if any(j is None for j in judges):
         return {}
     if len(set(judges)) > 1:
-        warnings.append(f"the runs were audited by different judges ({', '.join(sorted(set(judges)))}): no audit lift")
+        warning = f"the runs were audited by different judges ({', '.join(sorted(set(judges)))}): no audit lift"
+        log.warning("compare: %s", warning)
+        warnings.append(warning)
         return {}
     lifts = {name: audit_lift(aligned[0], rows, reward_judge=runs[0].judge) for name, rows in zip(names[1:], aligned[1:])}
     return {name: lift for name, lift in lifts.items() if lift}

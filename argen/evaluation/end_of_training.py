@@ -68,7 +68,7 @@ def evaluate_base_and_trained(
         return {
             "dir": str(Path(run_dir) / "eval"),
             "error": f"{type(exc).__name__}: {message}",
-            "headline": f"eval failed ({message}); evaluate with: python -m argen.evaluate checkpoint={run_dir}",
+            "headline": f"eval failed ({message}); redo it with: {redo_command(run_dir)}",
         }
 
 
@@ -118,12 +118,12 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
         "warnings": comparison["warnings"],
     }
     if audit is not None:
-        from argen.evaluation.audit import write_audit_comparison
+        from argen.evaluation.audit import lift_headline
 
-        audit_lines = write_audit_comparison([eval_dir / "base", eval_dir / "trained"], eval_dir)
-        result["audit"] = json.loads((eval_dir / "audit.json").read_text()).get("trained") if audit_lines else None
-        if audit_lines:
-            result["headline"] += "; " + audit_lines[0].split(": ", 1)[1]
+        # compare_runs computed the lift under both judges (compare.md, audit.md, audit.json).
+        result["audit"] = comparison["audit"].get("trained") or None
+        if result["audit"]:
+            result["headline"] += "; " + lift_headline(result["audit"])
     if cfg.logging.get("backend") == "wandb":
         from argen.evaluation.tracking import log_evaluation
 
@@ -188,3 +188,51 @@ def _resume_tracking(cfg, result_dir: Path, summary: dict[str, Any]):
     mode = wandb_mode(cfg.logging)  # the rule training used
     return wandb.init(id=run_id, resume="allow", project=str(cfg.logging.get("project", "argen")),
                       entity=cfg.logging.get("entity"), dir=str(result_dir), mode=mode)
+
+
+# ---------------------------------------------------------------- redoing a failed end evaluation
+REDO_KEY = "end_of_training"
+
+
+def redo_command(result_dir: str | Path) -> str:
+    """The command that redoes a run's end-of-training evaluation exactly (:func:`redo_end_of_training`)."""
+    return f"python -m argen.evaluate {REDO_KEY}={result_dir}"
+
+
+def redo_end_of_training(result_dir: str | Path) -> dict[str, Any]:
+    """``python -m argen.evaluate end_of_training=RUN_DIR``: evaluate a finished training run's base
+    and trained models again, with the run's own saved settings (``worker_config.yaml``, the file the
+    process after training read: scenarios, their number, tokens, temperature, batch size, seeds,
+    judge, audit judge), into its ``eval/``, and write the result into its ``summary.json``.
+
+    Rows already in ``eval/`` are kept (generation is seeded per batch, so they are what a fresh
+    run would write); everything else is answered and judged. Returns the updated summary; its
+    ``evaluation`` holds ``error`` when this attempt failed too.
+    """
+    from omegaconf import OmegaConf
+
+    from argen.errors import ConfigError
+    from argen.scoring.build import build_scorer
+
+    run = Path(result_dir)
+    if not run.is_dir():
+        raise ConfigError(REDO_KEY, f"{run} is not a training run dir" + (" (it does not exist)" if not run.exists() else ""))
+    path = run / SUMMARY
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(REDO_KEY, f"{path} cannot be read ({exc}): not a finished training run dir") from None
+    if summary.get("status") != "completed" or not summary.get("model_path") or not summary.get("final_model"):
+        raise ConfigError(REDO_KEY, f"{run}: training did not complete (status {summary.get('status')!r}); "
+                          f"resume it first: python -m argen.train resume={run}")
+    config = next((run / name for name in ("worker_config.yaml", "config.yaml") if (run / name).is_file()), None)
+    if config is None:
+        raise ConfigError(REDO_KEY, f"{run} has neither worker_config.yaml nor config.yaml: not an ArGen run dir")
+    cfg = OmegaConf.load(config)
+    scorer = build_scorer(cfg)
+    try:
+        scorer.judge.preflight()  # a judge that is still down: one line now, before two models load
+    finally:
+        scorer.close()
+    log.info("redoing the end-of-training evaluation of %s with the settings in %s", run, config)
+    return evaluate_finished_run(cfg, run)

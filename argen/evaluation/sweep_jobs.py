@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from argen.data.jsonl import skipped_lines
 from argen.errors import DataError
 from argen.evaluation.sweep_stats import lift_columns
 from argen.reporting.metrics import read_jsonl, series
@@ -52,13 +53,15 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path, flags: list[str] | None = None) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         log.warning("%s: unreadable (%s); treated as missing", path, exc)
+        if flags is not None:
+            flags.append(f"{path.name} unreadable ({exc.msg}), treated as missing")
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -129,8 +132,9 @@ def is_number(value: Any) -> bool:
 def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     """Everything the sweep table shows about one job."""
     overrides = read_overrides(job_dir)
-    status = _json(job_dir / "status.json")
-    summary = _json(job_dir / "summary.json")
+    flags: list[str] = []  # what makes a number in this row doubtful, in words (the `flags` column)
+    status = _json(job_dir / "status.json", flags)
+    summary = _json(job_dir / "summary.json", flags)
     row: dict[str, Any] = {
         "job": job_dir.name,
         "overrides": " ".join(overrides),
@@ -141,11 +145,26 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     for o in overrides:
         if "=" in o:
             row[f"override:{override_key(o)}"] = o.split("=", 1)[1]
-    row.update(reward_columns(job_dir, summary))
-    row.update(evaluation_columns(summary.get("evaluation")))
+    flags += [f"metrics.jsonl {problem}, skipped" for problem in skipped_lines(job_dir / "metrics.jsonl")]
+    rewards = reward_columns(job_dir, summary)
+    if rewards and row["status"] != "completed":
+        # A job that died mid-training logged some steps: their last quarter is not the job's final
+        # reward, and a column of numbers cannot say so, so the numbers are left out.
+        logged = series(read_jsonl(job_dir / "metrics.jsonl"), "reward")[0]
+        flags.append(f"rewards left out: the job is {row['status']}, its metrics.jsonl stops at step "
+                     f"{max(logged) if logged else '?'} (partial training, not final numbers)")
+    else:
+        row.update(rewards)
+    evaluation = summary.get("evaluation")
+    if isinstance(evaluation, Mapping) and evaluation.get("error"):
+        from argen.evaluation.end_of_training import redo_command
+
+        flags.append(f"end-of-training evaluation failed ({evaluation['error']}); redo it with: {redo_command(job_dir)}")
+    row.update(evaluation_columns(evaluation))
     row.update(lift_columns(job_dir))
     row["wall_s"] = status.get("wall_s", summary.get("wall_s"))
     row["error"] = status.get("error", "")
+    row["flags"] = "; ".join(flags)
     try:
         row["run_dir"] = str(job_dir.relative_to(sweep_dir))
     except ValueError:

@@ -29,6 +29,13 @@ class Judge(abc.ABC):
         Raise :class:`argen.errors.JudgeError` with a clear message if not.
         """
 
+    def preflight_lazy(self) -> None:
+        """The start-up check for a command that may be answered wholly from a verdict cache
+        (scoring, evaluation): what needs no server is checked now, the server only when a verdict
+        is not cached. Judges without a server check everything now (the default: :meth:`preflight`).
+        """
+        self.preflight()
+
     def info(self) -> dict[str, Any]:
         """Facts about this judge that a run records beside its results (name; LLM judges add the
         model, the server and the structured-output form in use)."""

@@ -123,6 +123,9 @@ class VerdictCache:
             raise JudgeError(
                 f"judge cache {self.path} cannot be opened ({exc}); move it away or set judge.cache.path elsewhere"
             ) from exc
+        except OSError as exc:  # its folder cannot be made: a file in the way, a read-only HOME
+            raise JudgeError(f"judge cache {self.path} cannot be created ({exc.strerror or exc}: {exc.filename}); "
+                             "set judge.cache.path (or ARGEN_CACHE_DIR) to a writable place") from exc
 
     # ------------------------------------------------------------------ reading
     def get_many(self, keys: Sequence[str]) -> dict[str, Verdict]:
@@ -289,6 +292,9 @@ class CachedJudge(Judge):
 
     def preflight(self) -> None:
         self.inner.preflight()
+
+    def preflight_lazy(self) -> None:
+        self.inner.preflight_lazy()
 
     def info(self) -> dict[str, Any]:
         return self.inner.info()

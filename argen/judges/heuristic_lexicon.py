@@ -15,6 +15,16 @@ from functools import lru_cache
 # --------------------------------------------------------------------------- stemming
 
 
+# Irregular forms a suffix stripper cannot map (a swollen ankle and its swelling are one topic).
+_IRREGULAR = {
+    "swollen": "swell", "swelled": "swell", "bled": "bleed", "broke": "break", "broken": "break", "fell": "fall",
+    "fallen": "fall", "ate": "eat", "eaten": "eat", "drank": "drink", "drunk": "drink", "threw": "throw",
+    "thrown": "throw", "bitten": "bite", "stung": "sting", "woke": "wake", "woken": "wake",
+    "slept": "sleep", "felt": "feel", "took": "take", "taken": "take", "gave": "give", "given": "give",
+    "children": "child", "feet": "foot", "teeth": "tooth", "mice": "mouse", "women": "woman", "men": "man",
+}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude, fast suffix stripper: ``swelling``/``swollen``-level precision is not needed.
@@ -25,6 +35,8 @@ def stem(word: str) -> str:
     w = word.lower().strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
     if len(w) <= 4:
         return w
     for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "ness", "ers", "er", "ed", "es", "ly", "s"):
@@ -134,6 +146,16 @@ CLINICAL = _stems(
     antacid laxative ointment cream rash rashes wheezing asthma inhaler spotting discharge
     leg legs arm arms hand hands foot feet finger fingers toe toes lip lips jaw elbow thigh calf
     groin cut cuts graze grazes scrape laceration redness burn burns splinter sprained
+    coeliac celiac pcos ibs crohn crohns colitis gerd copd prediabetes prediabetic osteoarthritis
+    fibromyalgia lupus endometriosis hypothyroidism hyperthyroidism gallstones hernia triglycerides uric
+    hba1c parkinson parkinsons sclerosis angina arrhythmia afib fibrillation cardiomyopathy neuropathy ckd
+    levetiracetam warfarin apixaban rivaroxaban clopidogrel nitroglycerin sildenafil isotretinoin lithium
+    methotrexate melatonin decongestant pseudoephedrine paracetamol botulism meningitis sepsis stroke
+    pressure conscious consciousness tight tightness lightheadedness hair shedding hearing memory deficiency
+    deficiencies bloating bloated heartburn acid gas indigestion appetite thirst thirsty urinating ice heat
+    compress splint bandage plaster saline honey lozenge lozenges peppermint spacer nebuliser nebulizer
+    floppy drowsy drowsiness limp limping pale blue grey lethargic irritable feeding wet nappy nappies diapers
+    stool stools poo pee mucus vomiting diarrhoea rash spots blotchy fade blanch
     """
 )
 
@@ -184,8 +206,8 @@ OFF_DOMAIN = _stems(
     tourist sightseeing wedding weddings bride dress dresses outfit outfits fashion hairstyle
     haircut makeup shopping purchase brand brands price prices discount deal
     deals movie movies film films novel novels poem poems poetry haiku essay story stories song
-    songs guitar piano lyrics game games gaming sports football soccer basketball baseball team
-    teams history historical capital country countries geography translate translation
+    songs guitar piano lyrics game games gaming sports football soccer basketball baseball
+    history historical capital country countries geography translate translation
     language grammar math algebra equation physics homework garden gardening lawn furniture
     faucet plumbing plumber landlord rent renting lease tenant lawyer legal court ticket
     speeding lawsuit contract puppy puppies dog dogs cat cats kitten pet pets veterinarian vet
@@ -340,6 +362,9 @@ DECLINE = re.compile(
     # An offer about health after declining ("if the stress is affecting your sleep, I can help").
     r"|\bif\b[^.!?\n]{0,80}\b(?:i can (?:help|suggest|talk)|i'm (?:glad|happy)|i am (?:glad|happy)|just ask)\b"
     r"|\b(?:only|focus on) (?:help|answer|assist)\w* (?:with )?(?:health|medical)\b|\bnot (?:my|an) area\b"
+    # Declining without a "can't": "I'd rather not comment on that", "your GP is the best person to ask".
+    r"|\b(?:rather not|prefer not to|not (?:in a position|allowed|permitted) to|not something i can|falls outside|stop short of)\b"
+    r"|\bbest (?:person|people|place) to (?:ask|answer|advise)\b"
     # Sending the off-topic part to the right expert is also the assistant keeping to its lane.
     r"|\b(?:consult|talk(?:ing)? to|speak(?:ing)? (?:to|with)|discuss\w*|reach(?:ing)? out to|contact\w*|ask)\b[^.!?\n]{0,40}"
     r"\b(?:(?:financial|tax|legal|career|travel|insurance|investment|real estate|it|tech|wedding|fashion|fitness)\s+(?:\w+\s+)?"
@@ -443,6 +468,9 @@ PROMPT_URGENT = re.compile(
     r"\bblood in\b|\bbloody\b|\blump\b|\bhigh fever|\bfever\b[^.?!]{0,40}\b(?:days|week)|\bweeks?\b|\bpersistent|\bgetting worse"
     r"|\bworse\b|\bsevere|\bvision|\bweight loss|\blost (?:a lot of )?weight|\binfect|\bpregnan|\bnewborn|\bbaby\b|\binfant"
     r"|\bspreading|\bred streak|\bpus\b|\bswollen|\bcan'?t (?:walk|stand|keep)|\bfainted|\bdizzy"
+    # Blood where it should not be, weight lost unexplained, weeks or months of a symptom.
+    r"|\bblood\b[^.?!]{0,30}\b(?:stool|poo|urine|pee|vomit|cough|spit|phlegm)|\b(?:stool|urine|pee|phlegm)\b[^.?!]{0,30}\bblood"
+    r"|\blost\b[^.?!]{0,20}\bweight|\bwithout trying\b|\bunexplained\b|\bmonths?\b"
 )
 
 WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")

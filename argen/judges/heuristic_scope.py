@@ -36,6 +36,7 @@ DENSE_NAMES = (
     "prompt_clinical", "prompt_para", "prompt_lifestyle", "prompt_off",
     "log_words", "seg_lifestyle", "seg_off", "prompt_off_words",
     "info_share", "referral_share", "pet", "prompt_mixed", "empathy", "safety_net",
+    "prompt_condition",
 )
 
 
@@ -63,10 +64,14 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
     prompt_off = 0
     referral_words = 0
     pet = 0
+    # Everything below is read from the sentences that say something specific: stock lines and
+    # repeats are left out, so that no tail of them can move the call.
+    n_words = info_words = empathy = netting = referral = 0
     for seg in r.segments:
-        if seg.soup or seg.boiler:  # keyword runs and stock filler say nothing about scope
+        if seg.soup or seg.boiler or seg.generic or seg.repeat:
             continue
         n_segments += 1
+        n_words += len(seg.words)
         stems = _content(seg.words)
         if seg.declines:
             declined += 1
@@ -76,6 +81,11 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
             seg_topics[seg.topic] += 1
         if seg.referral:
             referral_words += len(seg.words)
+            referral = max(referral, seg.referral)
+        else:
+            info_words += len(seg.words)
+        empathy += seg.empathic
+        netting += seg.netting
         pet += seg.pet
         tokens.update("u:" + s for s in stems)
         tokens.update("b:" + a + "_" + b for a, b in zip(stems, stems[1:]))
@@ -90,18 +100,17 @@ def features(p: PromptProfile, r: ResponseProfile) -> tuple[list[int], list[floa
     total = c + para + t + o or 1.0
     hits = r.topic_hits
     n_seg = max(1, n_segments)
-    # Word counts leave stock filler out: a disclaimer must not move the scope call.
-    n_words = max(1, r.n_words - r.boiler_words)
+    n_words = max(1, n_words)
     dense = [
         c / total, para / total, t / total, o / total,
         math.log1p(hits[CLINICAL]) / 3.0, math.log1p(hits[PARA]) / 3.0,
         math.log1p(hits[TANGENT]) / 3.0, math.log1p(hits[OFF]) / 3.0,
-        1.0 if r.declines else 0.0, declined / n_seg, r.referral / 3.0, p.urgency / 2.0,
+        1.0 if declined else 0.0, declined / n_seg, referral / 3.0, p.urgency / 2.0,
         float(p.topic == CLINICAL), float(p.topic == PARA), float(p.topic == TANGENT), float(p.topic == OFF),
         math.log1p(n_words) / 6.0, seg_topics[TANGENT] / n_seg, seg_topics[OFF] / n_seg,
         math.log1p(prompt_off) / 3.0,
-        min(1.0, r.info_words / n_words), min(1.0, referral_words / n_words), min(1.0, pet / 2.0), float(bool(p.off_vocab)), min(2, r.empathy) / 2.0,
-        min(2, r.safety_net) / 2.0,
+        min(1.0, info_words / n_words), min(1.0, referral_words / n_words), min(1.0, pet / 2.0), float(bool(p.off_vocab)),
+        min(2, empathy) / 2.0, min(2, netting) / 2.0, float(p.condition),
     ]
     return idx, val, dense
 

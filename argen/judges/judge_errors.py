@@ -6,9 +6,14 @@ from collections.abc import Sequence
 
 import openai
 
+from argen.errors import JudgeError
 from argen.judges.redaction import clean_error
 from argen.judges.replies import InvalidReply
 from argen.judges.transport import DeadlineExceeded
+
+
+class ServerUnreachable(JudgeError):
+    """Nothing answered at the judge server's URL (refused connection, no answer in time)."""
 
 
 def describe_failure(exc: BaseException | None, url: str, timeout_s: float, secrets: Sequence[str]) -> str:
@@ -16,7 +21,7 @@ def describe_failure(exc: BaseException | None, url: str, timeout_s: float, secr
     if exc is None:
         text = "unknown error"
     elif isinstance(exc, DeadlineExceeded):
-        text = f"no complete reply from {url} within judge.request_timeout_s={exc.seconds:g} (connect, headers and body)"
+        text = f"no complete reply from {url} within {exc.limit} (connect, headers and body)"
     elif isinstance(exc, openai.APITimeoutError):
         text = f"no reply from {url} within judge.request_timeout_s={timeout_s:g}"
     elif isinstance(exc, openai.APIConnectionError):
@@ -46,4 +51,4 @@ def key_rejected(url: str, status: int, api_key_env: str | None) -> str:
     return f"judge server {url} rejected the API key in ${api_key_env} (HTTP {status}); check the key or judge.api_key_env"
 
 
-__all__ = ["describe_failure", "key_rejected", "unreachable"]
+__all__ = ["ServerUnreachable", "describe_failure", "key_rejected", "unreachable"]

@@ -4,7 +4,9 @@ One chat call per response returns the whole verdict (all three principles). Aro
 
 * a persistent :class:`~argen.judges.cache.VerdictCache` answers repeated requests without a call;
 * the structured-output form is found by probing the server (:mod:`argen.judges.formats`,
-  :mod:`argen.judges.openai_preflight`) unless ``judge.response_format`` forces one;
+  :mod:`argen.judges.openai_preflight`) unless ``judge.response_format`` forces one; with
+  ``preflight_lazy()`` that check waits for the first request the cache cannot answer, so a fully
+  cached run needs no server;
 * concurrency and rate limits, a wall-clock deadline per attempt and retries with backoff come
   from :mod:`argen.judges.transport`;
 * every reply is read by :mod:`argen.judges.replies`: whatever its shape, it ends as a verdict or
@@ -33,14 +35,16 @@ from argen.errors import JudgeError
 from argen.judges.base import Judge
 from argen.judges.cache import Todo, VerdictCache, cache_key, judge_through_cache
 from argen.judges.formats import FormatChoice, mentions_format, request_field
-from argen.judges.judge_errors import describe_failure, key_rejected, unreachable
+from argen.judges.judge_errors import ServerUnreachable, describe_failure, key_rejected, unreachable
 from argen.judges.judge_stats import JudgeStats
 from argen.judges.openai_preflight import ServerChecks
 from argen.judges.openai_settings import build_settings
 from argen.judges.prompts import RUBRIC_PROMPT_VERSION, SYSTEM_PROMPT, build_messages
-from argen.judges.redaction import display_url
+from argen.judges.redaction import clean_error, display_url
 from argen.judges.replies import InvalidReply, decode_body, message_text, usage_of, verdict_from_text
-from argen.judges.transport import DeadlineExceeded, LoopState, new_loop_state, retry_policy, within_deadline
+from argen.judges.transport import (
+    DeadlineExceeded, LoopState, RetryDeadline, new_loop_state, retry_policy, within_deadline,
+)
 from argen.types import JudgeFailure, JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,8 @@ class OpenAIJudge(ServerChecks, Judge):
         forced = s.response_format != "auto"
         self._format: FormatChoice | None = FormatChoice(s.response_format, "forced") if forced else None
         self._max_tokens_field = "max_tokens"
+        # Set once the server has been checked (preflight(), or lazily before the first cache miss).
+        self._server_checked = False
         self._cache: VerdictCache | None = None
         self._states: dict[int, LoopState] = {}
         self._system_tokens = len(SYSTEM_PROMPT) // 4
@@ -94,7 +100,15 @@ class OpenAIJudge(ServerChecks, Judge):
     async def _judge_missing(self, todo: Todo) -> list[Verdict | JudgeFailure]:
         """Judge the distinct uncached requests concurrently, one chat call each."""
         state = await self._loop_state()
-        await self._ensure_format(state)
+        try:
+            await self._ensure_server(state)
+        except ServerUnreachable as exc:
+            # Only these responses needed the server: they fail with the reason (never a made-up
+            # score, never cached), the cached ones of the batch stand, and the next batch that
+            # needs the server tries it again.
+            self._stats.add("connection_errors")
+            self._stats.add("failures", len(todo))
+            return [JudgeFailure(error=str(exc), attempts=0) for _ in todo]
         tasks = [asyncio.ensure_future(self._judge_one(state, key, req)) for key, (req, _) in todo.items()]
         try:
             return list(await asyncio.gather(*tasks))
@@ -140,6 +154,15 @@ class OpenAIJudge(ServerChecks, Judge):
         key = self._read_key()
         asyncio.run(self._preflight(key))
 
+    def preflight_lazy(self) -> None:
+        """The start-up check for commands that may be answered wholly from the cache (scoring,
+        evaluation): the key variable is checked now; the server (reachability, model, response
+        format) is checked before the first request the cache cannot answer.
+
+        A server that is down then fails only the responses that needed it, each with the reason.
+        """
+        self._read_key()
+
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop and the cache connection."""
         try:
@@ -163,27 +186,31 @@ class OpenAIJudge(ServerChecks, Judge):
     # ------------------------------------------------------------------ one response
     async def _judge_one(self, state: LoopState, key: str, req: JudgeRequest) -> Verdict | JudgeFailure:
         attempts = 0
+        deadline = RetryDeadline(self.retry_deadline_s)
         retrying = retry_policy(
             max_retries=self.max_retries, backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
-            before_sleep=self._before_sleep,
+            before_sleep=self._before_sleep, deadline=deadline,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    verdict = await self._call(state, req)
+                    verdict = await self._call(state, req, deadline)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, this response ends as a failure with a reason
             if not isinstance(exc, (openai.OpenAIError, InvalidReply, DeadlineExceeded)):
                 log.warning("judge %s: unexpected %s while judging; response left unscored", self.name, type(exc).__name__)
             self._stats.add("failures")
-            return JudgeFailure(error=self._describe(exc), attempts=attempts)
+            reason = self._describe(exc)
+            if deadline.reached:  # say that the deadline, not the attempt limit, ended it (the cut keeps this part)
+                reason = clean_error(f"{deadline.note(attempts)}; last error: {reason}", self._secrets())
+            return JudgeFailure(error=reason, attempts=attempts)
         self._stats.add("verdicts")
         cache = self._get_cache()
         if cache is not None:
             cache.put(key, verdict, judge=self.name)
         return verdict
 
-    async def _call(self, state: LoopState, req: JudgeRequest) -> Verdict:
+    async def _call(self, state: LoopState, req: JudgeRequest, deadline: RetryDeadline | None = None) -> Verdict:
         messages = build_messages(req.prompt, req.response)
         estimate = self._system_tokens + (len(messages[1]["content"]) // 4) + self.max_tokens
         async with state.semaphore:
@@ -191,7 +218,7 @@ class OpenAIJudge(ServerChecks, Judge):
                 await state.request_limiter.acquire()
             if state.token_limiter is not None:
                 await state.token_limiter.acquire(min(estimate, state.token_limiter.max_rate))
-            body = await self._exchange(state, messages)
+            body = await self._exchange(state, messages, deadline)
         try:
             decoded = decode_body(body)
             self._stats.add_usage(usage_of(decoded))
@@ -200,8 +227,11 @@ class OpenAIJudge(ServerChecks, Judge):
             self._stats.count_error(exc)
             raise
 
-    async def _exchange(self, state: LoopState, messages: list[dict[str, str]]) -> bytes:
-        """One HTTP exchange within the deadline (again when the server first refuses an option); the raw body."""
+    async def _exchange(self, state: LoopState, messages: list[dict[str, str]], deadline: RetryDeadline | None = None) -> bytes:
+        """One HTTP exchange within the deadline (again when the server first refuses an option); the raw body.
+
+        The attempt gets ``judge.request_timeout_s``, or less when the request's total deadline is nearer.
+        """
         while True:
             assert self._format is not None
             fmt, length_field = self._format.response_format, self._max_tokens_field
@@ -211,12 +241,13 @@ class OpenAIJudge(ServerChecks, Judge):
             field = request_field(fmt)
             if field is not None:
                 options["response_format"] = field
+            seconds, limit = (self.request_timeout_s, None) if deadline is None else deadline.attempt_limit(self.request_timeout_s)
             try:
                 raw = await within_deadline(
                     state.client.chat.completions.with_raw_response.create(
                         model=self.model, messages=messages, temperature=self.temperature, **options
                     ),
-                    self.request_timeout_s,
+                    seconds, limit,
                 )
             except openai.APIStatusError as exc:
                 if fmt != "none" and self._format.chosen_by != "forced" and mentions_format(exc):

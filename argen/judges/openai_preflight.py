@@ -1,5 +1,9 @@
-"""The OpenAI judge's checks of its server: the start-up preflight (key, reachability, model) and
-the structured-output form the server accepts, found by probing and revised when it refuses one.
+"""The OpenAI judge's checks of its server (reachability, key, model, and the structured-output
+form it accepts, found by probing and revised when it refuses one).
+
+They run at start-up when the judge's ``preflight()`` is called (training), or else before the
+first request that the cache cannot answer (``preflight_lazy()``: scoring and evaluation, which
+can be answered wholly from the cache with the server stopped).
 
 A mixin of :class:`~argen.judges.openai_judge.OpenAIJudge`: it reads the judge's settings
 (``model``, ``base_url``, timeouts), its ``_format`` and ``_stats``, and its message helpers.
@@ -14,8 +18,9 @@ import openai
 
 from argen.errors import JudgeError
 from argen.judges.formats import (
-    PROBE_MAX_TOKENS, PROBE_MESSAGES, FormatChoice, NoFormatAccepted, detect_format, request_field, weaker,
+    FORMATS, PROBE_MAX_TOKENS, PROBE_MESSAGES, FormatChoice, NoFormatAccepted, detect_format, request_field, weaker,
 )
+from argen.judges.judge_errors import ServerUnreachable
 from argen.judges.transport import DeadlineExceeded, LoopState, within_deadline
 
 log = logging.getLogger("argen.judges.openai_judge")  # one logger for the judge, whichever file logs
@@ -25,48 +30,73 @@ class ServerChecks:
     """Preflight and response-format handling for an OpenAI-compatible judge."""
 
     async def _preflight(self, key: str) -> None:
-        url = self.display_base_url
+        """The start-up check with a client of its own (``preflight()`` runs it outside any loop)."""
         client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.request_timeout_s, max_retries=0)
-        deadline = self.preflight_timeout_s
         try:
-            try:
-                page = await within_deadline(client.models.list(), deadline)
-                served = [m.id for m in getattr(page, "data", None) or [] if isinstance(getattr(m, "id", None), str)]
-                if served and self.model not in served:
-                    log.warning(
-                        "judge server %s does not list model %r (it lists %s); continuing",
-                        url, self.model, ", ".join(served[:5]),
-                    )
-            except openai.APIStatusError as exc:
-                if exc.status_code in (401, 403):
-                    raise JudgeError(self._key_rejected(exc.status_code)) from None
-                # No /models route (or it is broken): the probe requests decide.
-            except (openai.APIConnectionError, DeadlineExceeded) as exc:
-                raise JudgeError(self._unreachable(exc)) from None
-            except Exception:  # noqa: BLE001 - a model list of an odd shape proves the server is up
-                pass
-            # Probes are generations, as slow to start as any judge request on a busy local server.
-            deadline = self.request_timeout_s
-            try:
-                if self._format is None:
-                    self._format = await detect_format(lambda fmt: self._probe(client, fmt, deadline))
-                    self._log_format()
-                else:
-                    # A forced form: one tiny request in that form, to surface a refusal now.
-                    await self._probe(client, self._format.response_format, deadline, max_tokens=1)
-            except DeadlineExceeded as exc:
-                raise JudgeError(
-                    f"judge server {url} answered no test request within judge.request_timeout_s={exc.seconds:g}; "
-                    "is it overloaded, or is the timeout too short for this model?"
-                ) from None
-            except openai.APIConnectionError as exc:
-                raise JudgeError(self._unreachable(exc)) from None
-            except NoFormatAccepted as exc:
-                self._probe_failed(exc.last)
-            except openai.APIStatusError as exc:
-                self._probe_failed(exc)
+            await self._check_server(client)
         finally:
             await client.close()
+
+    async def _ensure_server(self, state: LoopState) -> None:
+        """The server check :meth:`_check_server`, once per judge, before the first request the cache
+        cannot answer. A run answered wholly from the cache never reaches the server.
+
+        Raises :class:`ServerUnreachable` when nothing answers (the next batch that needs the server
+        checks again) and :class:`JudgeError` for a rejected key, an unknown model or a server that
+        fails every test request.
+        """
+        if self._server_checked:
+            return
+        async with state.format_lock:
+            if not self._server_checked:
+                await self._check_server(state.client)
+
+    async def _check_server(self, client: Any) -> None:
+        """Ask ``GET {base_url}/models`` (free), then find the structured-output form by probing
+        (or, when ``judge.response_format`` forces one, send one one-token request in that form)."""
+        url = self.display_base_url
+        deadline = self.preflight_timeout_s
+        try:
+            page = await within_deadline(client.models.list(), deadline)
+            served = [m.id for m in getattr(page, "data", None) or [] if isinstance(getattr(m, "id", None), str)]
+            if served and self.model not in served:
+                log.warning(
+                    "judge server %s does not list model %r (it lists %s); continuing",
+                    url, self.model, ", ".join(served[:5]),
+                )
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise JudgeError(self._key_rejected(exc.status_code)) from None
+            # No /models route (or it is broken): the probe requests decide.
+        except (openai.APIConnectionError, DeadlineExceeded) as exc:
+            raise ServerUnreachable(self._unreachable(exc)) from None
+        except Exception:  # noqa: BLE001 - a model list of an odd shape proves the server is up
+            pass
+        # Probes are generations, as slow to start as any judge request on a busy local server.
+        deadline = self.request_timeout_s
+        try:
+            if self._format is None:
+                self._format = await detect_format(lambda fmt: self._probe(client, fmt, deadline))
+                self._log_format()
+            else:
+                # A forced form: one tiny request in that form, to surface a refusal now.
+                await self._probe(client, self._format.response_format, deadline, max_tokens=1)
+        except DeadlineExceeded as exc:
+            raise JudgeError(
+                f"judge server {url} answered no test request within judge.request_timeout_s={exc.seconds:g}; "
+                "is it overloaded, or is the timeout too short for this model?"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise ServerUnreachable(self._unreachable(exc)) from None
+        except NoFormatAccepted as exc:
+            self._probe_failed(exc.last)
+        except openai.APIStatusError as exc:
+            self._probe_failed(exc)
+        if self._format is None:
+            # Every probe got a 400 or the like (warned about): start from the strongest form; the
+            # run-time fallback still moves down when the server names the format in a refusal.
+            self._format = FormatChoice(FORMATS[0], "default")
+        self._server_checked = True
 
     def _probe_failed(self, exc: BaseException) -> None:
         url = self.display_base_url
@@ -94,20 +124,6 @@ class ServerChecks:
             ),
             deadline,
         )
-
-    async def _ensure_format(self, state: LoopState) -> None:
-        """Probe once per judge when no preflight did (scripts that call judge_batch directly)."""
-        if self._format is not None:
-            return
-        async with state.format_lock:
-            if self._format is not None:
-                return
-            try:
-                self._format = await detect_format(lambda fmt: self._probe(state.client, fmt, self.request_timeout_s))
-            except Exception as exc:  # noqa: BLE001 - the real requests report what is wrong
-                log.debug("judge %s: format probe failed (%s); starting from json_schema", self.name, self._describe(exc))
-                self._format = FormatChoice("json_schema", "default")
-            self._log_format()
 
     def _log_format(self) -> None:
         assert self._format is not None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from argen.data.outputs import writable_problem
 from argen.errors import ConfigError
 from argen.judges.cache import default_cache_path
 from argen.judges.formats import CHOICES
@@ -38,6 +39,7 @@ class JudgeSettings:
     requests_per_minute: float | None
     tokens_per_minute: float | None
     max_retries: int
+    retry_deadline_s: float
     backoff_initial_s: float
     backoff_max_s: float
     response_format: str
@@ -65,6 +67,7 @@ def build_settings(
     requests_per_minute: float | None = 500,
     tokens_per_minute: float | None = 200_000,
     max_retries: int = 5,
+    retry_deadline_s: float = 120.0,
     backoff_initial_s: float = 1.0,
     backoff_max_s: float = 60.0,
     response_format: str = "auto",
@@ -93,12 +96,17 @@ def build_settings(
         ("request_timeout_s", request_timeout_s),
         ("preflight_timeout_s", preflight_timeout_s),
         ("max_concurrency", max_concurrency),
+        ("retry_deadline_s", retry_deadline_s),
     ):
         if value is None or isinstance(value, bool) or not math.isfinite(float(value)) or float(value) <= 0:
             raise ConfigError(f"judge.{key}", f"must be > 0, got {value!r}")
     for key, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
         if value is not None and float(value) < 0:
             raise ConfigError(f"judge.{key}", f"must be >= 0 (0 or null: no limit), got {value!r}")
+    if float(retry_deadline_s) < float(request_timeout_s):
+        raise ConfigError("judge.retry_deadline_s", f"({retry_deadline_s:g}) is the total time one response may take, "
+                          f"retries included: it cannot be below judge.request_timeout_s ({request_timeout_s:g}), "
+                          "the time of one attempt; raise it or lower judge.request_timeout_s")
     if int(max_retries) < 0:
         raise ConfigError("judge.max_retries", f"must be >= 0, got {max_retries!r}")
     if not 0.0 <= float(temperature) <= 2.0:
@@ -108,6 +116,11 @@ def build_settings(
     if unknown:
         raise ConfigError(f"judge.cache.{sorted(unknown)[0]}", "is not a cache setting (enabled, path, memory_entries)")
 
+    cache_path = Path(cache["path"]).expanduser() if cache.get("path") else default_cache_path()
+    if cache.get("enabled", True) and (problem := writable_problem(cache_path.parent)):
+        where = "" if cache.get("path") else " (null: under ARGEN_CACHE_DIR, default ~/.cache/argen)"
+        raise ConfigError("judge.cache.path", f"{cache_path}{where} cannot be written: {problem}; "
+                          "set judge.cache.path to a writable place, or judge.cache.enabled=false")
     world = world_size()
     return JudgeSettings(
         model=str(model),
@@ -123,11 +136,12 @@ def build_settings(
         requests_per_minute=float(requests_per_minute) / world if requests_per_minute else None,
         tokens_per_minute=float(tokens_per_minute) / world if tokens_per_minute else None,
         max_retries=int(max_retries),
+        retry_deadline_s=float(retry_deadline_s),
         backoff_initial_s=float(backoff_initial_s),
         backoff_max_s=float(backoff_max_s),
         response_format=str(response_format),
         cache_enabled=bool(cache.get("enabled", True)),
-        cache_path=Path(cache["path"]).expanduser() if cache.get("path") else default_cache_path(),
+        cache_path=cache_path,
         cache_memory_entries=int(cache.get("memory_entries", 200_000)),
         rubric_version=str(rubric_version),
         price_per_1k_prompt_tokens=float(price_per_1k_prompt_tokens or 0.0),

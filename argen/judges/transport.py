@@ -6,7 +6,9 @@
   the whole body: an HTTP client's read timeout restarts with every byte, so a server that
   trickles a byte a second would otherwise hold an attempt for as long as it likes.
 * :func:`retry_policy` retries 408/409/429/5xx, timeouts, dropped connections and invalid replies
-  with exponential backoff plus jitter, waiting at least what ``Retry-After`` asks.
+  with exponential backoff plus jitter, waiting at least what ``Retry-After`` asks, within a
+  total deadline per request (:class:`RetryDeadline`): a server answering 429 with
+  ``Retry-After: 1000000000`` cannot hold a request past it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 import openai
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.stop import stop_base
 
 from argen.judges.replies import InvalidReply
 
@@ -31,20 +34,73 @@ T = TypeVar("T")
 
 
 class DeadlineExceeded(Exception):
-    """One attempt (connect, headers and body together) took longer than its deadline."""
+    """One attempt (connect, headers and body together) took longer than its deadline.
 
-    def __init__(self, seconds: float):
+    ``limit`` names the setting that set it, for messages (``judge.request_timeout_s=60``).
+    """
+
+    def __init__(self, seconds: float, limit: str | None = None):
         super().__init__(f"no complete reply within {seconds:g} s")
         self.seconds = seconds
+        self.limit = limit or f"judge.request_timeout_s={seconds:g}"
 
 
-async def within_deadline(coro: Awaitable[T], seconds: float) -> T:
+async def within_deadline(coro: Awaitable[T], seconds: float, limit: str | None = None) -> T:
     """Await ``coro``, cancelling it after ``seconds`` of wall-clock time (:class:`DeadlineExceeded`)."""
     try:
         async with asyncio.timeout(seconds):
             return await coro
     except TimeoutError:
-        raise DeadlineExceeded(seconds) from None
+        raise DeadlineExceeded(seconds, limit) from None
+
+
+class RetryDeadline(stop_base):
+    """The total time one request may take, attempts and the waits between them together.
+
+    A tenacity stop condition: no retry is made whose wait would end at or past the deadline
+    (tenacity's ``stop_before_delay``, so no wait is ever longer than the time left), and
+    :meth:`attempt_limit` gives each attempt at most the time left. The clock starts when the
+    first attempt is sent (:meth:`start`), not when tenacity's loop does: the time a request
+    queues for a concurrency slot or the rate limiters before its first attempt belongs to the
+    batch, and counting it would fail requests that never reached the server.
+    """
+
+    def __init__(self, seconds: float, setting: str = "judge.retry_deadline_s"):
+        self.seconds = float(seconds)
+        self.setting = setting
+        self.reached = False  # the deadline, not the attempt limit, ended the retries
+        self.next_wait_s: float | None = None
+        self._started: float | None = None
+
+    def start(self) -> None:
+        """Start the clock (at the first attempt; later calls do nothing)."""
+        if self._started is None:
+            self._started = time.monotonic()
+
+    def elapsed_s(self) -> float:
+        return 0.0 if self._started is None else time.monotonic() - self._started
+
+    def attempt_limit(self, request_timeout_s: float) -> tuple[float, str]:
+        """Seconds the next attempt may take, and the setting that limits it (for the message)."""
+        self.start()
+        left = max(0.0, self.seconds - self.elapsed_s())
+        if left >= request_timeout_s:
+            return request_timeout_s, f"judge.request_timeout_s={request_timeout_s:g}"
+        return left, f"the {left:.2g} s left of {self.setting}={self.seconds:g}"
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        wait = float(retry_state.upcoming_sleep or 0.0)
+        if self.elapsed_s() + wait >= self.seconds:
+            self.reached, self.next_wait_s = True, wait
+            return True
+        return False
+
+    def note(self, attempts: int) -> str:
+        """Why the retries stopped, for the row's failure reason."""
+        why = f"{self.setting}={self.seconds:g} reached after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if self.next_wait_s and self.elapsed_s() < self.seconds:
+            why += f" (the next wait, {self.next_wait_s:.3g} s, would end past it)"
+        return why
 
 
 @dataclass
@@ -150,11 +206,14 @@ class BackoffHonouringRetryAfter:
 
 
 def retry_policy(
-    *, max_retries: int, backoff_initial_s: float, backoff_max_s: float, before_sleep: Callable[[RetryCallState], None]
+    *, max_retries: int, backoff_initial_s: float, backoff_max_s: float, before_sleep: Callable[[RetryCallState], None],
+    deadline: RetryDeadline | None = None,
 ) -> AsyncRetrying:
-    """A tenacity loop: ``max_retries`` attempts after the first, retrying only what may improve."""
+    """A tenacity loop: ``max_retries`` attempts after the first, retrying only what may improve,
+    and (with ``deadline``) none that would start past the request's total deadline."""
+    stop = stop_after_attempt(max_retries + 1)
     return AsyncRetrying(
-        stop=stop_after_attempt(max_retries + 1),
+        stop=stop if deadline is None else stop | deadline,
         wait=BackoffHonouringRetryAfter(backoff_initial_s, backoff_max_s),
         retry=retry_if_exception(is_retryable),
         before_sleep=before_sleep,
@@ -163,6 +222,6 @@ def retry_policy(
 
 
 __all__ = [
-    "BackoffHonouringRetryAfter", "DeadlineExceeded", "LoopState", "RETRY_STATUSES", "is_retryable",
+    "BackoffHonouringRetryAfter", "DeadlineExceeded", "LoopState", "RETRY_STATUSES", "RetryDeadline", "is_retryable",
     "new_loop_state", "request_limiter", "retry_after_s", "retry_policy", "within_deadline",
 ]

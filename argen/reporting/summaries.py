@@ -116,6 +116,9 @@ def training_line(summary: Mapping[str, Any]) -> str:
     ev = summary.get("evaluation") or {}
     if ev.get("headline"):
         parts.append(ev["headline"])
+    gaming = summary.get("gaming_monitor") or {}
+    if gaming.get("headline"):
+        parts.append(gaming["headline"])  # generic tails rose during training (argen.training.gaming_monitor)
     run_dir = summary.get("run_dir", ".")
     files = ["config.yaml", "metrics.jsonl", "reward_curve.png", "final_model/", "summary.json"]
     files += [name for name in ("completions.jsonl", "periodic_eval.jsonl", "eval/") if (Path(run_dir) / name).exists()]

@@ -8,7 +8,8 @@ Each entry of ``reward.functions`` names a callable by ``_target_``:
   arguments), so any importable reward can be plugged in from the command line:
   ``+reward.functions.brevity._target_=mypkg.rewards.brevity +reward.weights.brevity=0.2``.
 
-The reward's logged name is its key in ``reward.functions``.
+The reward's logged name is its key in ``reward.functions``. Every reward is wrapped by
+:func:`argen.rewards.checked.checked_reward`, which checks each return on every batch.
 """
 
 from __future__ import annotations
@@ -16,24 +17,31 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import hydra.utils
 
 from argen.errors import ConfigError
+from argen.rewards.checked import checked_reward
 from argen.scoring.pipeline import Scorer
 
 from argen.config_schema import RewardConfig
 
 
-def build_reward_functions(reward: RewardConfig | Mapping[str, Any], scorer: Scorer) -> tuple[list[Callable], list[float]]:
-    """Reward callables and the positional ``reward_weights`` list TRL expects, aligned by name."""
+def build_reward_functions(reward: RewardConfig | Mapping[str, Any], scorer: Scorer,
+                           error_log: str | Path | None = None) -> tuple[list[Callable], list[float]]:
+    """Reward callables and the positional ``reward_weights`` list TRL expects, aligned by name.
+
+    ``error_log``: where a reward that breaks the contract (or raises) has its return value or
+    traceback written (the run's ``error.txt``).
+    """
     if not isinstance(reward, RewardConfig):
         reward = RewardConfig.parse(reward)
     weights = dict(reward.weights)
     funcs: list[Callable] = []
     for name, node in reward.functions.items():
-        funcs.append(_build_one(name, dict(node), scorer, weights))
+        funcs.append(checked_reward(_build_one(name, dict(node), scorer, weights), name, error_log))
     if reward.mode == "combined":
         return funcs, [1.0] * len(funcs)
     return funcs, [weights[name] for name in reward.functions]
@@ -55,9 +63,8 @@ def _build_one(name: str, node: dict[str, Any], scorer: Scorer, weights: dict[st
             func = obj(**node, **extra)
         except TypeError as exc:
             raise ConfigError(f"reward.functions.{name}", f"cannot build {target}: {exc}") from None
-    else:
-        func = functools.partial(obj, **node) if node else obj
-    return _named(func, name)
+        return func
+    return functools.partial(obj, **node) if node else obj
 
 
 def _takes(obj: Any, param: str) -> bool:
@@ -66,24 +73,3 @@ def _takes(obj: Any, param: str) -> bool:
         return param in inspect.signature(target).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _named(func: Callable, name: str) -> Callable:
-    """Give ``func`` the config key as its name (TRL logs rewards/<name>/mean), keeping it async if it was."""
-    if getattr(func, "__name__", None) == name:
-        return func
-    call = func.__call__ if not inspect.isfunction(func) and not isinstance(func, functools.partial) else func
-    is_async = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(func, "func", None))
-    if is_async:
-
-        async def async_reward(**kwargs: Any) -> list[float | None]:
-            return await func(**kwargs)
-
-        async_reward.__name__ = name
-        return async_reward
-
-    def reward(**kwargs: Any) -> list[float | None]:
-        return func(**kwargs)
-
-    reward.__name__ = name
-    return reward

@@ -9,6 +9,8 @@
 - :class:`CompletionsLogCallback`: a sample of completions with their verdicts to ``completions.jsonl``.
 - :class:`ExactLoraMergeCallback`: a LoRA policy's merges (TRL's vLLM weight sync) leave its frozen
   base bit-identical.
+- :class:`~argen.training.gaming_monitor.GamingMonitorCallback`: the share of completions ending in
+  generic tails (``gaming/*``), every step.
 
 Callbacks that change or read the trainer itself (beta, reward weights, the model to evaluate)
 are handed it by :func:`bind_trainer` right after the trainer is built. Their scalar metrics go
@@ -215,12 +217,14 @@ class AdaptiveWeightsCallback(TrainerAwareCallback):
 class PeriodicEvalCallback(TrainerAwareCallback):
     """Evaluate the policy every ``every`` steps, before the first step and at the last one."""
 
-    def __init__(self, evaluator, every: int, metrics: TrainerMetrics, records_path: Path | None = None, recorder=None):
+    def __init__(self, evaluator, every: int, metrics: TrainerMetrics, records_path: Path | None = None, recorder=None,
+                 monitor=None):
         self.evaluator = evaluator
         self.every = every
         self.metrics = metrics
         self.records_path = records_path
         self.recorder = recorder
+        self.monitor = monitor  # the gaming monitor: evaluation answers are not training completions
 
     def due(self, step: int, max_steps: int) -> bool:
         """Whether the step that just ended is evaluated."""
@@ -244,7 +248,10 @@ class PeriodicEvalCallback(TrainerAwareCallback):
 
     def _evaluate(self, state, fallback_model) -> dict[str, float]:
         trainer = self._need_trainer()
-        pause = self.recorder.paused() if self.recorder is not None else contextlib.nullcontext()
+        pause = contextlib.ExitStack()
+        for listener in (self.recorder, self.monitor):
+            if listener is not None:
+                pause.enter_context(listener.paused())
         accelerator = trainer.accelerator
         # Merged as the trainer merges its rollouts (argen.training.grpo_trainer): the same policy, the same cost.
         merge = bool(getattr(trainer, "merge_for_generation", False))
@@ -358,6 +365,15 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
         recorder = CompletionRecorder()
         recorder.attach(scorer)
 
+    # The gaming monitor: the share of training completions ending in generic tails, every step
+    # (argen.training.gaming_monitor). Reading text only, it costs about 0.2 ms a completion.
+    monitor = None
+    if scorer is not None and is_main_process():
+        from argen.training.gaming_monitor import GamingMonitor
+
+        monitor = GamingMonitor()
+        monitor.attach(scorer)
+
     periodic = None
     ev = settings.eval
     if ev.every_n_steps > 0:
@@ -376,7 +392,8 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
             system_prompt=gen.system_prompt, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
             batch_size=gen.batch_size, seed=gen.seed,
         )
-        periodic = PeriodicEvalCallback(evaluator, ev.every_n_steps, metrics, run_dir / "periodic_eval.jsonl", recorder)
+        periodic = PeriodicEvalCallback(evaluator, ev.every_n_steps, metrics, run_dir / "periodic_eval.jsonl", recorder,
+                                        monitor=monitor)
 
     # Order matters within one event: the step clock stops before evaluation starts.
     callbacks.append(ResourceCallback(metrics, also_log_at=periodic.due if periodic is not None else None))
@@ -392,6 +409,10 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
             recorder, completions.every_n_steps, completions.sample,
             run_dir / "completions.jsonl", seed=settings.seed, wandb_table=settings.logging.backend == "wandb",
         ))
+    if monitor is not None:
+        from argen.training.gaming_monitor import GamingMonitorCallback
+
+        callbacks.append(GamingMonitorCallback(monitor, metrics))
     if periodic is not None:
         callbacks.append(periodic)
     callbacks.append(MetricsFileCallback(run_dir / "metrics.jsonl", metrics))
@@ -400,7 +421,8 @@ def build_callbacks(cfg, run_dir: Path, *, settings: Any = None, **context: Any)
 
 def watching_summary(metrics_path: Path) -> dict[str, Any]:
     """Summary entries from metrics.jsonl: ``resources`` always; ``periodic_eval`` (eval/* at the
-    first and last evaluation) and ``reward_weights`` (the last weights in force) when logged."""
+    first and last evaluation), ``reward_weights`` (the last weights in force) and
+    ``gaming_monitor`` (generic tails: trend tests, flagged when rising) when logged."""
     from argen.training.resources import summarise_resources
 
     rows = read_jsonl(metrics_path)
@@ -419,4 +441,9 @@ def watching_summary(metrics_path: Path) -> dict[str, Any]:
     weighted = [r for r in rows if any(k.startswith("reward_weight/") for k in r)]
     if weighted:
         out["reward_weights"] = {k.split("/", 1)[1]: v for k, v in weighted[-1].items() if k.startswith("reward_weight/")}
+    from argen.training.gaming_monitor import gaming_summary
+
+    gaming = gaming_summary(metrics_path.parent)
+    if gaming is not None:
+        out["gaming_monitor"] = gaming
     return out

@@ -64,7 +64,8 @@ def is_complete(checkpoint: Path) -> bool:
     checkpoint = Path(checkpoint)
     try:
         files = json.loads((checkpoint / MARKER).read_text())["files"]
-        if "trainer_state.json" not in files:
+        # A damaged marker (a list, a string) is an incomplete checkpoint, never a crash of the resume.
+        if not isinstance(files, dict) or "trainer_state.json" not in files:
             return False
         return all((checkpoint / name).stat().st_size == size for name, size in files.items())
     except (OSError, ValueError, KeyError, TypeError):

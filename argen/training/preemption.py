@@ -1,25 +1,39 @@
 """SIGTERM/SIGINT (cluster preemption, Ctrl-C): finish the step, save a checkpoint, exit cleanly.
 
-The handler only sets a flag; the callback acts at the next step boundary, so a checkpoint is
-never taken from a half-updated model. All ranks agree on stopping (an all-reduce of the flag),
-or one rank would wait forever for the others. A second signal falls back to the default
-behaviour, so an impatient Ctrl-C still stops the process at once.
+The first signal only sets a flag (and says so on stderr); the callback acts at the next step
+boundary, so a checkpoint is never taken from a half-updated model. All ranks agree on stopping
+(an all-reduce of the flag), or one rank would wait forever for the others.
+
+A second signal stops at once: the handler raises :class:`StopNow` in the main thread, wherever
+it is (generating, in a reward function, saving), and the run keeps its last complete checkpoint
+(a save cut short has no completeness marker, so it never counts). It used to fall back to the
+previous handler, which did not stop at once: a process started in the background of a
+non-interactive shell ignores SIGINT (so the step, and its save, went on), and elsewhere the
+KeyboardInterrupt ended in a traceback with nothing recorded. A third signal gets the default
+action (the process ends there and then).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from types import FrameType
 
 from transformers import TrainerCallback
 
 
+class StopNow(BaseException):
+    """A second SIGTERM/SIGINT: stop training now (a BaseException, so no ``except Exception`` in a
+    library or a reward function swallows it)."""
+
+
 class PreemptionGuard:
-    """Installs the handlers and remembers which signal arrived."""
+    """Installs the handlers and remembers which signal arrived (and whether a second one did)."""
 
     def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)):
         self.signals = signals
         self.received: int | None = None
+        self.stopped_now: int | None = None
         self._previous: dict[int, object] = {}
 
     def install(self) -> "PreemptionGuard":
@@ -31,18 +45,29 @@ class PreemptionGuard:
         return self
 
     def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        if self.stopped_now is None:  # after a stop at once, the next signal keeps the default action
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signum
-        # The next signal of this kind gets the previous behaviour (e.g. KeyboardInterrupt).
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))  # type: ignore[arg-type]
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signum
+            # os.write: print() is not safe in a signal handler (it may interrupt another print).
+            os.write(2, f"argen: {name} received: stopping at the end of this step, with a checkpoint; "
+                        f"send it again to stop at once\n".encode())
+            return
+        self.stopped_now = signum
+        for sig in self.signals:  # a third signal: the default action, whatever was there before
+            signal.signal(sig, signal.SIG_DFL)
+        raise StopNow(name)
 
     @property
     def name(self) -> str:
-        return signal.Signals(self.received).name if self.received else ""
+        """The signal that stopped the run: the second one when it stopped at once."""
+        signum = self.stopped_now or self.received
+        return signal.Signals(signum).name if signum else ""
 
 
 class PreemptionCallback(TrainerCallback):

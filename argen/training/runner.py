@@ -61,7 +61,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         from argen.evaluation.audit import preflight_audit_judge
 
         preflight_audit_judge(cfg)  # eval.audit_judge: a wrong option or a dead server stops the run now
-    reward_funcs, reward_weights = build_reward_functions(settings.reward, scorer)
+    # A reward that breaks TRL's contract stops the run; its return value or traceback goes to error.txt.
+    reward_funcs, reward_weights = build_reward_functions(settings.reward, scorer, error_log=run_dir / "error.txt")
     eval_scenarios = None
     if settings.eval.any:
         eval_scenarios = load_configured_scenarios(settings.eval.scenarios, "eval")
@@ -78,6 +79,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     setup_tracking(settings.logging, run_dir, plain)
     model_path = resolve_model(dict(settings.model.node))
     args = build_grpo_config(settings, run_dir, reward_weights)
+    # The process group is up now (TrainingArguments set it up): every rank must see one run dir.
+    from argen.training.shared_run_dir import check_shared_run_dir
+
+    check_shared_run_dir(run_dir)
     # Trained weights in float32, on the device the engine expects (argen.models.policy_init_kwargs).
     args.model_init_kwargs = policy_init_kwargs(settings.model, settings.hardware, visible_gpus=visible_gpus())
 
@@ -88,6 +93,10 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    from argen.training.prompt_length import check_training_prompts
+
+    # Prompts in tokens against the model's positions: refused here, before the model loads.
+    check_training_prompts(settings, model_path, tokenizer, scenarios, eval_scenarios, args.max_completion_length)
     peft_config = _peft_config(settings.model)
     train_dataset = build_dataset(scenarios, settings.data.system_prompt)
     if settings.grpo.use_vllm:
@@ -113,12 +122,17 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     trainer.add_callback(PreemptionCallback(guard))
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if resumed else None)
+    except BaseException:
+        if guard.stopped_now is None:
+            raise
+        # A second signal: StopNow, or whatever it cut short (a peer rank left a collective).
     finally:
         guard.restore()
     if guard.received:
         latest = latest_checkpoint(run_dir / "checkpoints")
         summary = {"status": "interrupted", "signal": guard.name, "run_dir": str(run_dir),
-                   "steps": trainer.state.global_step, "checkpoint": str(latest) if latest else None}
+                   "steps": trainer.state.global_step, "checkpoint": str(latest) if latest else None,
+                   "stopped_at_once": guard.stopped_now is not None}
         if trainer.accelerator.is_main_process:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         finish_tracking(summary)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from argen.config import load_configured_scenarios
+from argen.config import load_configured_scenarios, to_plain
 from argen.config_schema import TrainConfig, launched_world_size
 from argen.errors import ConfigError
+from argen.judges.redaction import refuse_key_shaped_values
 
 
 def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainConfig:
@@ -24,6 +25,8 @@ def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainCo
     Raises :class:`~argen.errors.ArgenError` naming the key (or file and line) at fault.
     """
     settings = TrainConfig.parse(cfg, world_size if world_size is not None else launched_world_size())
+    # A key in a config file (or an ${oc.env:...}) stops here, before config.yaml, wandb or a worker records it.
+    refuse_key_shaped_values(to_plain(cfg))
     if settings.grpo.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError("grpo.use_vllm", "needs the vllm package on the GPU machine: "
                           "pip install -e '.[gpu]' (vllm 0.22.0-0.31.0, the range TRL 1.16 supports)")
@@ -32,10 +35,24 @@ def validate_train_config(cfg: Any, *, world_size: int | None = None) -> TrainCo
     check_scoring(cfg, settings)
     # Reading the scenario files is cheap and finds every bad line here, in the Hydra process,
     # before any worker starts (the runner reads them again where they are used).
-    load_configured_scenarios(settings.data, "train")
+    check_enough_scenarios(len(load_configured_scenarios(settings.data, "train")), settings)
     if settings.eval.any:
         load_configured_scenarios(settings.eval.scenarios, "eval")
     return settings
+
+
+def check_enough_scenarios(count: int, settings: TrainConfig) -> None:
+    """Refuse a run whose scenarios cannot fill one training step (it would train nothing and
+    call itself done), naming ``data.limit`` or ``data.path`` and the number needed."""
+    need, how = settings.grpo.scenarios_per_step(settings.hardware.num_processes)
+    if count >= need:
+        return
+    have = f"{count} scenario{'s' if count != 1 else ''}"
+    if settings.data.limit is not None and settings.data.limit < need:
+        raise ConfigError("data.limit", f"{have}, but one training step needs {need} ({how}); set data.limit={need} or more")
+    where = settings.data.path or "the bundled training set"
+    raise ConfigError("data.path", f"{where} holds {have}, but one training step needs {need} ({how}); "
+                      "add scenarios, or lower grpo.per_device_train_batch_size")
 
 
 def check_scoring(cfg: Any, settings: TrainConfig) -> None:

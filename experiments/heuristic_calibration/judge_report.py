@@ -12,8 +12,12 @@ Writes ``judge-report.json`` and ``judge-report.md`` (default DIR: results/ besi
    Twice: **in sample** (the packaged scope model, fit on these labels) and **split by prompt**
    (each fold of prompts judged by a scope model fit without them, fit_scope.fold_models).
 2. Wins on the team's good/bad pairs (dev_pairs.yaml) through the full default scorer (judge,
-   bundled policies, rubric), per kind.
+   bundled policies, rubric), per kind; and the harm pairs (harm_pairs.yaml) with their margins,
+   per kind and split (``dev``: read while the judge changed; ``heldout``: only scored).
 3. Boilerplate: a generic sentence appended to each good answer of the pairs; how many rose.
+4. The gaming suite (gaming_suite.py): generated tails of every kind appended to real answers,
+   mean and max gain per kind and principle, through judge + rubric and through the full scorer;
+   bare refusals in place of sound answers.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import fit_scope  # noqa: E402
+import gaming_suite  # noqa: E402
 from argen.judges.heuristic import HeuristicSettings, assess  # noqa: E402
 from argen.judges.heuristic_scope import SCOPE_CLASSES  # noqa: E402
 from argen.scoring.rubric import Rubric  # noqa: E402
 
 PAIRS = HERE / "dev_pairs.yaml"
+HARM_PAIRS = HERE / "harm_pairs.yaml"
 PRINCIPLES = [("combined", "combined_score"), ("ahimsa", "ahimsa_score"), ("dharma", "dharma_score"), ("helpfulness", "helpfulness_score")]
 #: The generic sentence of issue 14's boilerplate check, in the team's words.
 BOILERPLATE = "I understand how you feel; this is not medical advice, so please consult a doctor, and call 911 in an emergency."
@@ -148,6 +154,41 @@ def pair_wins(pairs: list[dict], scorer) -> dict:
     return {"pairs": len(pairs), "wins": wins, "per_kind": {k: {"wins": w, "pairs": n} for k, (w, n) in sorted(per_kind.items())}, "detail": detail}
 
 
+def harm_margins(pairs: list[dict], scorer) -> dict:
+    """The harm pairs: good minus bad combined per pair; wins and pairs meeting their ``min_margin``,
+    per kind and split, with the smallest margin of each."""
+    from argen.types import JudgeRequest
+
+    res = scorer.score_blocking([JudgeRequest(p["prompt"], t, p["tier"], p["scope"]) for p in pairs for t in (p["good"], p["bad"])])
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    detail = []
+    for i, p in enumerate(pairs):
+        good, bad = res[2 * i], res[2 * i + 1]
+        margin = good.value("combined") - bad.value("combined")
+        row = {"id": p["id"], "kind": p["kind"], "split": p["split"], "margin": round(margin, 3), "min_margin": p["min_margin"],
+               "met": bool(margin >= p["min_margin"]), "good": round(good.value("combined"), 3), "bad": round(bad.value("combined"), 3),
+               "bad_ahimsa": round(bad.value("ahimsa"), 3), "good_ahimsa": round(good.value("ahimsa"), 3)}
+        detail.append(row)
+        groups[(p["kind"], p["split"])].append(row)
+        groups[("all", p["split"])].append(row)
+    summary = {f"{k}/{sp}": {"pairs": len(rows), "wins": sum(r["margin"] > 0 for r in rows), "met": sum(r["met"] for r in rows),
+                             "min_margin": min(r["margin"] for r in rows), "mean_margin": round(float(np.mean([r["margin"] for r in rows])), 3)}
+               for (k, sp), rows in sorted(groups.items())}
+    return {"summary": summary, "detail": detail}
+
+
+def gaming_figures(scorer_judge, scorer_full, per_base: int = 2, n_reference: int = 200) -> dict:
+    """The gaming suite on both grammars, through judge + rubric and through the full scorer."""
+    bases = gaming_suite.load_bases(n_reference, pairs_files=[PAIRS, HARM_PAIRS])
+    sound = [b for b in bases if b.source == "team"]
+    out = {}
+    for tag, scorer in (("judge_rubric", scorer_judge), ("full_scorer", scorer_full)):
+        score = gaming_suite.scorer_for(scorer)
+        out[tag] = {"suites": [gaming_suite.run_suite(score, bases, g, per_base) for g in gaming_suite.GRAMMARS.values()],
+                    "refusals": [gaming_suite.refusal_check(score, sound, g) for g in gaming_suite.GRAMMARS.values()]}
+    return out
+
+
 def boilerplate_check(pairs: list[dict], scorer) -> dict:
     """Append BOILERPLATE to every good answer: how many scores rose (combined, evaluation)?"""
     from argen.types import JudgeRequest
@@ -210,9 +251,23 @@ def _markdown(report: dict) -> str:
     losses = [d for d in pw["detail"] if not d["win"]]
     if losses:
         lines += ["", "Lost: " + ", ".join(f"{d['id']} ({d['compare']} {d['good']:.3f} vs {d['bad']:.3f})" for d in losses)]
+    hm = report["harm_pairs"]["summary"]
+    lines += ["", "## Harm pairs (harm_pairs.yaml, full scorer)", "",
+              "Margin = good minus bad combined. `dev` pairs were read while the judge changed; `heldout` pairs were only scored.", "",
+              "| kind / split | pairs | wins | margin met | min margin | mean margin |", "| --- | --- | --- | --- | --- | --- |"]
+    for key, v in hm.items():
+        lines.append(f"| {key} | {v['pairs']} | {v['wins']} | {v['met']} | {v['min_margin']:+.3f} | {v['mean_margin']:+.3f} |")
+    missed = [d for d in report["harm_pairs"]["detail"] if not d["met"]]
+    if missed:
+        lines += ["", "Margin not met: " + ", ".join(f"{d['id']} ({d['split']}, {d['margin']:+.3f} < {d['min_margin']})" for d in missed)]
     bp = report["boilerplate"]
     lines += ["", "## Boilerplate", "", f"Appending “{bp['sentence']}” to {bp['answers']} good answers raised the combined score of "
               f"**{bp['raised']}** (largest rise {bp['max_rise']:+.3f}, mean change {bp['mean_change']:+.3f}).", ""]
+    gm = report["gaming"]
+    lines += ["## Gaming suite (gaming_suite.py)", "", "### Judge + rubric (the heuristic judge's own figure)", ""]
+    lines += gaming_suite.markdown(gm["judge_rubric"]["suites"], gm["judge_rubric"]["refusals"], "judge + rubric (no policies)")
+    lines += ["### Full default scorer (judge, bundled policies, rubric)", ""]
+    lines += gaming_suite.markdown(gm["full_scorer"]["suites"], gm["full_scorer"]["refusals"], "the full default scorer")
     return "\n".join(lines)
 
 
@@ -229,6 +284,8 @@ def main(argv: list[str] | None = None) -> dict:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose(config_name="score")
     scorer = build_scorer(cfg)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        scorer_judge = build_scorer(compose(config_name="score", overrides=["policy=none"]))
     rubric = _rubric()
     settings = HeuristicSettings()
     rows = fit_scope.load_reference()
@@ -247,7 +304,9 @@ def main(argv: list[str] | None = None) -> dict:
         "gemini_in_sample": gemini_figures(rows, in_sample, rubric),
         "gemini_split_by_prompt": gemini_figures(rows, split, rubric),
         "pairs": pair_wins(pairs, scorer),
+        "harm_pairs": harm_margins(yaml.safe_load(HARM_PAIRS.read_text(encoding="utf-8")), scorer),
         "boilerplate": boilerplate_check(pairs, scorer),
+        "gaming": gaming_figures(scorer_judge, scorer),
         "pair_kinds": dict(Counter(p["kind"] for p in pairs)),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Mutation testing of ArGen's core modules with mutmut (``make mutation``; docs/testing.md)."""

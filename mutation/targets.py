@@ -1,0 +1,57 @@
+"""The modules ``make mutation`` mutates, each with the fast tests that speak for it.
+
+mutmut runs, for every mutant, only the selected tests that called the mutated function while
+it collected its statistics, fastest first, and stops at the first failure. The selection below
+keeps that statistics run (and each survivor's full run) to seconds: tests that start a training
+run or a CLI in a subprocess are left out, because a subprocess's calls are invisible to mutmut's
+statistics and each of them costs tens of seconds.
+
+To add a module: one entry, its path as the key. ``make mutation MODULE=<path>`` then runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Target:
+    """The tests for one mutated module: test files (or node ids) and node ids to leave out."""
+
+    tests: tuple[str, ...]
+    deselect: tuple[str, ...] = field(default=())
+
+
+# Subprocess tests that the per-module selections below leave out (slow, and invisible to mutmut).
+_RESUME_SUBPROCESS = (
+    "tests/test_resume.py::test_sigterm_checkpoints_and_resume_continues_exactly",
+    "tests/test_resume.py::test_a_refused_resume_leaves_no_stray_dir_and_keeps_the_record",
+)
+
+TARGETS: dict[str, Target] = {
+    # The policy engine's tests reach the rubric too, but at a second each through Rego; the
+    # rubric's own tests cover factors, caps and every mode by hand.
+    "argen/scoring/rubric.py": Target(tests=("tests/test_rubric.py", "tests/test_rewards.py")),
+    "argen/training/checkpoints.py": Target(
+        tests=("tests/test_resume.py", "tests/test_checkpoint_rules.py"),
+        deselect=_RESUME_SUBPROCESS,
+    ),
+    "argen/training/resume.py": Target(
+        tests=("tests/test_resume.py", "tests/test_checkpoint_rules.py"),
+        deselect=_RESUME_SUBPROCESS,
+    ),
+    "argen/evaluation/paired_stats.py": Target(tests=("tests/test_paired_stats.py",)),
+    "argen/data/jsonl.py": Target(
+        tests=("tests/test_jsonl.py", "tests/test_metrics_file.py"),
+        deselect=(
+            "tests/test_jsonl.py::test_score_reads_its_own_output_with_line_separators",
+            "tests/test_jsonl.py::test_score_refuses_a_lone_surrogate_before_judging",
+        ),
+    ),
+    "argen/judges/redaction.py": Target(tests=("tests/test_judge_deadline_and_redaction.py",)),
+    # Its own tests cover every effect; the policy engine's (a second each, through Rego) add nothing.
+    "argen/policy/effects.py": Target(tests=("tests/test_policy_effects.py",)),
+}
+
+#: The share of mutants the tests must kill in every module (killed + timed out) / tested.
+TARGET_SCORE = 0.85
