@@ -15,6 +15,7 @@ import yaml
 from argen.evaluation.audit import build_audit_scorer
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
+from argen.judges.heuristic import HeuristicJudge
 from argen.reporting.model_card import render_model_card, reproduce_command
 from argen.scoring.build import build_scorer
 from tests.chat_server import ChatServer
@@ -55,7 +56,7 @@ def test_compare_md_carries_the_lift_under_both_judges_per_principle(audited_pai
 
     result = compare_runs([audited_pair / "base", audited_pair / "trained"], tmp_path, labels=["base", "trained"])
     lift = result["audit"]["trained"]
-    assert lift["judge"] == "audit-judge" and lift["reward_judge"] == "heuristic-v2.1"
+    assert lift["judge"] == "audit-judge" and lift["reward_judge"] == HeuristicJudge().name
     assert lift["audit_lift"]["mean_diff"] < -0.2  # the audit judge dislikes the trained answers
     md = (tmp_path / "compare.md").read_text()
     section = md.split("## Lift under each judge (audit: audit-judge): trained against base", 1)[1].split("\n## ", 1)[0]
