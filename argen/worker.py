@@ -47,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = OmegaConf.load(config_path)
         from argen.reporting.console_output import library_output_to_log
 
-        # The libraries' output to the run's train.log; ArGen's lines go back to the launcher's console.
+        from argen.launch import AFTER_TRAINING_LOG
+
+        # The libraries' output (and every log record) to the run's train.log, or after_training.log
+        # for the evaluation after training; ArGen's lines go back to the launcher's console.
         verbose = (cfg.get("logging") or {}).get("verbose", False) is True
-        with library_output_to_log(config_path.parent / "train.log", verbose=verbose):
+        log_name = AFTER_TRAINING_LOG if after_training else "train.log"
+        with library_output_to_log(config_path.parent / log_name, verbose=verbose):
             if after_training:
                 from argen.evaluation.end_of_training import evaluate_finished_run
 

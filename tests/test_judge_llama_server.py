@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from argen.judges.heuristic import HeuristicJudge
 from tests.conftest import cli_env, run_cli
 from tests.llama_server import ALIAS, Unavailable, llama_server as start_llama_server, stop
 
@@ -86,7 +87,7 @@ def test_two_step_training_with_the_local_judge_audited_offline(llama_server, tm
     assert judge["requests"] > 0 and judge["verdicts"] + judge["failures"] >= 1
     evaluation = summary["evaluation"]
     assert "error" not in evaluation, evaluation
-    assert "under audit judge heuristic-v3" in evaluation["headline"]
+    assert f"audit judge {HeuristicJudge().name} combined" in evaluation["headline"]
     print(f"\ntraining with the llama.cpp judge: {judge['verdicts']:.0f} verdicts, {judge['failures']:.0f} failures, "
           f"{judge['calls']:.0f} calls; {evaluation['headline']}")
     for label in ("base", "trained"):
