@@ -87,10 +87,10 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     result = compare_runs([str(d) for d in dirs], run_dir, allow_mismatch=bool(cfg.get("compare_allow_mismatch", False)))
     for line in result["headlines"].values():
         print(f"argen.evaluate: {line}", flush=True)
-    from argen.evaluation.audit import write_audit_comparison
+    from argen.evaluation.audit import lift_headline
 
-    for line in write_audit_comparison([Path(str(d)) for d in dirs], run_dir):
-        print(f"argen.evaluate: {line}", flush=True)
+    for name, lift in result["audit"].items():  # the lift under the audit judge too, when the runs were audited
+        print(f"argen.evaluate: {name}: {lift_headline(lift)}", flush=True)
     print(f"argen.evaluate: comparison in {run_dir} ({', '.join(result['files'])})", flush=True)
     return result
 
@@ -169,14 +169,18 @@ def main(cfg: DictConfig) -> dict | None:
     """Evaluate one model, or compare evaluation run dirs."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from argen.reporting.console_output import library_output_to_log
+
+    verbose = (cfg.get("logging") or {}).get("verbose", False) is True
     with user_errors("argen.evaluate"):
         from argen.data.run_lock import acquire_output_lock
 
         # One writer per run dir: responses.jsonl is resumed, so a second writer would duplicate rows.
         acquire_output_lock(run_dir, is_dir=True, key="hydra.run.dir", prog="argen.evaluate", what="run dir")
-        if cfg.get("compare"):
-            return run_compare(cfg, run_dir)
-        return run_evaluate(cfg, run_dir)
+        with library_output_to_log(run_dir / "evaluate.log", verbose=verbose):
+            if cfg.get("compare"):
+                return run_compare(cfg, run_dir)
+            return run_evaluate(cfg, run_dir)
 
 
 def end_of_training_dir(argv: list[str]) -> Path | None:

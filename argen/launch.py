@@ -54,6 +54,7 @@ from argen.config_schema import HardwareConfig, launched_world_size
 from argen.data.atomic import write_atomic
 from argen.data.run_lock import held_lock_fds
 from argen.errors import ArgenError, ConfigError, EnvironmentFault
+from argen.reporting.console_output import console
 
 # Variables a parent may carry from an earlier distributed context; a fresh launch sets its own.
 _DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
@@ -365,7 +366,7 @@ def launch_workers(cfg: DictConfig, run_dir: str | Path, settings: Any = None) -
     pin = one_gpu_pin(hw)
     if pin is not None:
         print(f"argen.train: one training process, several GPUs visible: it trains on GPU {pin} alone "
-              f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=sys.stderr, flush=True)
+              f"(CUDA_VISIBLE_DEVICES={pin}); hardware=ddp hardware.num_processes=N trains on N", file=console(), flush=True)
         env["CUDA_VISIBLE_DEVICES"] = pin
     log_path = workers_log(run_dir, hw.machine_rank)
     rc, last_lines, signum = _run_streaming(cmd, log_path, env)
@@ -480,7 +481,7 @@ def _run_streaming(cmd: Sequence[str], log_path: Path, env: dict[str, str]) -> t
                         log.write(chunk)
                     except OSError as exc:  # a full disk: the output still reaches stdout, the run goes on
                         print(f"argen: {log_path} cannot be written ({exc.strerror or exc}); its output is only on "
-                              "stdout from here", file=sys.stderr, flush=True)
+                              "stdout from here", file=console(), flush=True)
                         log = None
                 lines = (partial + text).replace("\r", "\n").split("\n")
                 partial = lines.pop()

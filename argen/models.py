@@ -161,18 +161,32 @@ def _convert_gguf(cfg: Mapping[str, Any], out: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from tqdm.auto import tqdm
+
+    from argen.reporting.console_output import console
+
     directory, filename = packaged_gguf_path(cfg)
     log.info("converting %s/%s into %s (once)", directory, filename, out)
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
-    gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)
-    # save_pretrained refuses GGUF-loaded models: rebuild a plain model from config + weights.
-    config = AutoConfig.for_model(**{k: v for k, v in gguf_model.config.to_dict().items() if k != "quantization_config"})
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(gguf_model.state_dict())
-    plain.generation_config = gguf_model.generation_config
-    plain.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    _drop_quantization_config(out)
+    # ArGen's own bar over the conversion's stages (the libraries' bars go to the run's log).
+    with tqdm(total=4, desc=f"converting {filename} (once)", unit="stage", file=console()) as bar:
+        bar.set_postfix_str("tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+        bar.update(1)
+        bar.set_postfix_str("de-quantising weights")
+        gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)
+        bar.update(1)
+        bar.set_postfix_str("rebuilding a plain model")
+        # save_pretrained refuses GGUF-loaded models: rebuild a plain model from config + weights.
+        config = AutoConfig.for_model(**{k: v for k, v in gguf_model.config.to_dict().items() if k != "quantization_config"})
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(gguf_model.state_dict())
+        plain.generation_config = gguf_model.generation_config
+        bar.update(1)
+        bar.set_postfix_str("writing")
+        plain.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        _drop_quantization_config(out)
+        bar.update(1)
 
 
 def _drop_quantization_config(out: Path) -> None:

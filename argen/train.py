@@ -58,11 +58,14 @@ def main(cfg: DictConfig) -> dict | None:
     started = time.monotonic()
     resuming = cfg.get("resume") not in (False, None, "false", "False", "")
     from argen.launch import writes_run_files
+    from argen.reporting.console_output import library_output_to_log
 
     writer = writes_run_files(cfg)  # rank 0 of machine 0: the one Hydra process that records the run
     earlier = _earlier_sessions(run_dir) if resuming and writer else {}
     try:
-        summary = _train(cfg, run_dir, isolate=multirun)
+        # The libraries' bars, warnings and logs go to the run's train.log; the console keeps ArGen's lines.
+        with library_output_to_log(run_dir / "train.log", verbose=_verbose(cfg)):
+            summary = _train(cfg, run_dir, isolate=multirun)
     except Exception as caught:
         # A full disk, a cache or checkpoints dir that cannot be written: one line naming the path
         # and the cause (exit 74), the traceback in error.txt where it can still be written.
@@ -112,6 +115,11 @@ def main(cfg: DictConfig) -> dict | None:
                   f"with: {redo_command(summary.get('run_dir') or run_dir)}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_EVALUATION_FAILED)
     return summary
+
+
+def _verbose(cfg: DictConfig) -> bool:
+    """``logging.verbose=true``: library output on the console too (checked as a bool by the schema)."""
+    return (cfg.get("logging") or {}).get("verbose", False) is True
 
 
 def _train(cfg: DictConfig, run_dir: Path, isolate: bool) -> dict | None:

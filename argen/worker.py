@@ -45,22 +45,31 @@ def main(argv: list[str] | None = None) -> int:
         from omegaconf import OmegaConf
 
         cfg = OmegaConf.load(config_path)
-        if after_training:
-            from argen.evaluation.end_of_training import evaluate_finished_run
+        from argen.reporting.console_output import library_output_to_log
 
-            evaluate_finished_run(cfg, argv[1])
-            return 0
-        from argen.training.runner import run_training
+        from argen.launch import AFTER_TRAINING_LOG
 
-        try:
-            run_training(cfg, config_path.parent)
-        except Exception as exc:
-            fault = environment_fault(exc, config_path.parent)  # a full disk: one line naming path and cause
-            if fault is None:
-                raise
-            raise fault from exc
-        finally:
-            _close_process_group()
+        # The libraries' output (and every log record) to the run's train.log, or after_training.log
+        # for the evaluation after training; ArGen's lines go back to the launcher's console.
+        verbose = (cfg.get("logging") or {}).get("verbose", False) is True
+        log_name = AFTER_TRAINING_LOG if after_training else "train.log"
+        with library_output_to_log(config_path.parent / log_name, verbose=verbose):
+            if after_training:
+                from argen.evaluation.end_of_training import evaluate_finished_run
+
+                evaluate_finished_run(cfg, argv[1])
+                return 0
+            from argen.training.runner import run_training
+
+            try:
+                run_training(cfg, config_path.parent)
+            except Exception as exc:
+                fault = environment_fault(exc, config_path.parent)  # a full disk: one line naming path and cause
+                if fault is None:
+                    raise
+                raise fault from exc
+            finally:
+                _close_process_group()
     return 0
 
 

@@ -58,6 +58,8 @@ ORDER = (
     "judge_cache",
     "overhead",
     "training_throughput",
+    "lora_step",
+    "decode_limit",
     "gpu_generation",
 )
 # Modules of bench/ that are not benchmarks.
@@ -68,6 +70,7 @@ NOT_BENCHMARKS = {"run", "bare_trl"}
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("overhead", "overhead_ratio", "<=", 1.05),
     ("overhead", "overhead_ratio_profiled", "<=", 1.05),
+    ("lora_step", "lora_step_ratio", "<=", 1.05),
     ("heuristic_judge", "heuristic_responses_per_s", ">=", 200),
     ("policy_throughput", "policy_verdicts_per_s", ">=", 1000),
     ("judge_pipeline", "cached_rescoring_responses_per_s", ">=", 20000),

@@ -25,6 +25,8 @@ import runpy
 import subprocess
 import sys
 
+from argen.reporting.console_output import console
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _WRITES = {"open", "os.mkdir", "os.rename", "os.truncate", "os.link", "os.symlink"}
 
@@ -65,7 +67,7 @@ def main() -> None:
             return
         run_dir = match.group(1)
         checkpoints = os.path.join(run_dir, "checkpoints")
-        print(f"fault-at-checkpoint-save: {fault} at {path}", file=sys.stderr, flush=True)
+        print(f"fault-at-checkpoint-save: {fault} at {path}", file=console(), flush=True)  # fd 2 is train.log
         if fault == "enospc":
             state["full"] = run_dir
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)

@@ -34,6 +34,8 @@ import runpy
 import signal
 import sys
 
+from argen.reporting.console_output import console
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _EVENTS = {"open", "os.rename", "os.remove", "os.rmdir", "os.mkdir", "shutil.rmtree", "os.truncate"}
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -99,7 +101,8 @@ def main() -> None:
         count += 1
         name = operation_name(event, shown, new_step)
         if trace:
-            print(f"checkpoint-op {count}: {name}", file=sys.stderr, flush=True)
+            # the console, not fd 2: the quiet console sends fd 2 to train.log while the run trains
+            print(f"checkpoint-op {count}: {name}", file=console(), flush=True)
         if name == target:
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -87,7 +87,7 @@ def test_two_step_training_with_the_local_judge_audited_offline(llama_server, tm
     assert judge["requests"] > 0 and judge["verdicts"] + judge["failures"] >= 1
     evaluation = summary["evaluation"]
     assert "error" not in evaluation, evaluation
-    assert f"under audit judge {HeuristicJudge().name}" in evaluation["headline"]
+    assert f"audit judge {HeuristicJudge().name} combined" in evaluation["headline"]
     print(f"\ntraining with the llama.cpp judge: {judge['verdicts']:.0f} verdicts, {judge['failures']:.0f} failures, "
           f"{judge['calls']:.0f} calls; {evaluation['headline']}")
     for label in ("base", "trained"):

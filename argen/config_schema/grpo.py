@@ -147,8 +147,19 @@ class GrpoConfig:
             raise ConfigError("grpo.max_completion_length", "must be >= 1")
         if trl.get("use_vllm", False):
             one_of(trl.get("vllm_mode", "colocate"), VLLM_MODES, "grpo.vllm_mode")
+        _check_hub(trl)
         schedule = BetaScheduleConfig.parse(grpo.get("beta_schedule"), beta)
         return cls(trl=_frozen(trl), beta_schedule=schedule)
+
+
+def _check_hub(grpo: Mapping[str, Any]) -> None:
+    """Pushing to the Hub (transformers' own push_to_hub) needs a named repo, and no token in the config."""
+    if grpo.get("hub_token"):
+        raise ConfigError("grpo.hub_token", "would be written into the run's config.yaml: leave it unset and "
+                          "export HF_TOKEN (or run `hf auth login`) instead")
+    if grpo.get("push_to_hub") and not grpo.get("hub_model_id"):
+        raise ConfigError("grpo.hub_model_id", "grpo.push_to_hub=true needs the repo to push to: "
+                          "grpo.hub_model_id=OWNER/NAME")
 
 
 def _check_batches(grpo: Mapping[str, Any], num_processes: int) -> None:

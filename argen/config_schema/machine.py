@@ -30,6 +30,13 @@ class ModelConfig:
     gradient_checkpointing: bool
     # Every key of the node, the source-specific ones included (gguf_package, hidden_size, ...).
     node: Mapping[str, Any]
+    # LoRA: rollouts and periodic evaluations generate with the adapters merged into the weights
+    # (argen.training.grpo_trainer); false generates through the adapters, as TRL does.
+    merge_for_generation: bool = True
+    # For the model card (argen.reporting.model_card): the Hub id of the base weights and their
+    # license (null: not stated; a hub source's path is its id).
+    base_model: str | None = None
+    license: str | None = None
 
     @classmethod
     def parse(cls, node: Any) -> "ModelConfig":
@@ -52,9 +59,21 @@ class ModelConfig:
             _check_tiny_tokenizer(m)
         if m.get("dtype") not in MODEL_DTYPES:
             raise ConfigError("model.dtype", f"must be float32, bfloat16, float16 or auto, got {m.get('dtype')!r}")
+        card = {}
+        for key in ("base_model", "license"):
+            value = m.get(key)
+            if value is None and key == "base_model" and source == "hub":
+                value = m.get("path")
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"model.{key}", f"must be a non-empty string or null, got {value!r}")
+            card[key] = value
+        merge = m.get("merge_for_generation", True)
+        if not isinstance(merge, bool):
+            raise ConfigError("model.merge_for_generation", f"must be true or false, got {merge!r}")
         return cls(name=str(m.get("name")), source=str(source), path=None if m.get("path") is None else str(m["path"]),
                    dtype=str(m["dtype"]), lora=bool(m.get("lora")), lora_config=_frozen(_mapping(m.get("lora_config"), "model.lora_config")),
-                   gradient_checkpointing=bool(m.get("gradient_checkpointing", False)), node=_frozen(m))
+                   gradient_checkpointing=bool(m.get("gradient_checkpointing", False)), node=_frozen(m),
+                   merge_for_generation=merge, **card)
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")

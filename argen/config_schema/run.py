@@ -38,15 +38,21 @@ class LoggingConfig:
     entity: str | None = None
     mode: str = "auto"
     tags: tuple[str, ...] = ()
+    # false: the console shows ArGen's lines only, the libraries' output goes to the run's train.log
+    # (argen.reporting.console_output); true: everything on the console.
+    verbose: bool = False
 
     @classmethod
     def parse(cls, node: Any) -> "LoggingConfig":
         log = _mapping(node, "logging")
         backend = one_of(log.get("backend", "none"), LOGGING_BACKENDS, "logging.backend")
         mode = one_of(log.get("mode", "auto"), WANDB_MODES, "logging.mode")
+        verbose = log.get("verbose", False)
+        if not isinstance(verbose, bool):
+            raise ConfigError("logging.verbose", f"must be true or false, got {verbose!r}")
         return cls(backend=backend, project=str(log.get("project", "argen")),
                    entity=None if log.get("entity") is None else str(log["entity"]), mode=mode,
-                   tags=tuple(str(t) for t in (log.get("tags") or ())))
+                   tags=tuple(str(t) for t in (log.get("tags") or ())), verbose=verbose)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from argen.config import CONF_DIR
-from argen.errors import ArgenError, ConfigError
+from argen.errors import ConfigError
 from argen.scoring.pipeline import ScoredResponse, Scorer
 from argen.types import PRINCIPLES, JudgeRequest
 
@@ -366,55 +366,30 @@ def render_lift(lift: Mapping[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_same_audit(*judges: str | None) -> None:
-    """Refuse to mix rows audited by different judges in one comparison."""
-    names = {j for j in judges if j}
-    if len(names) > 1:
-        raise ArgenError(f"runs were audited by different judges ({', '.join(sorted(names))}); audit lift needs one")
-
-
 __all__ = [
     "AUDIT_KEY", "agreement", "audit_batch", "audit_judge_node", "audit_lift", "audit_record", "build_audit_scorer",
-    "judge_options", "lift_headline", "render_agreement", "render_lift", "spearman",
+    "judge_options", "lift_headline", "render_agreement", "render_lift", "spearman", "write_audit_report",
 ]
 
 
-def _judge_name(run_dir: Path) -> str | None:
-    """The (reward) judge an evaluation run dir was scored by, from its summary.json."""
-    import json
+def write_audit_report(lifts: Mapping[str, Mapping[str, Any]], base_dir: str | Path, out_dir: str | Path) -> list[str]:
+    """``audit.md`` and ``audit.json``: each run's lift against the base run ``base_dir`` under both
+    judges, as :func:`argen.evaluation.compare.compare_runs` computed them (``lifts`` by run label).
 
-    try:
-        judge = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("judge")
-    except (OSError, ValueError):
-        return None
-    return judge.get("name") if isinstance(judge, Mapping) else None
-
-
-def write_audit_comparison(run_dirs: Sequence[Path], out_dir: Path) -> list[str]:
-    """``audit.md`` and ``audit.json`` comparing each run dir with the first under both judges.
-
-    Returns the headlines (none when the runs carry no audit records).
+    Returns one headline per run (none when ``lifts`` is empty, and then nothing is written).
     """
     import json
 
-    from argen.reporting.metrics import read_jsonl
-
-    rows = [read_jsonl(Path(d) / "responses.jsonl") for d in run_dirs]
-    if not all(any(isinstance(r.get(AUDIT_KEY), Mapping) for r in rs) for rs in rows):
+    lifts = {name: lift for name, lift in lifts.items() if lift}
+    if not lifts:
         return []
-    check_same_audit(*(next(r[AUDIT_KEY].get("judge") for r in rs if isinstance(r.get(AUDIT_KEY), Mapping)) for rs in rows))
-    names = [Path(d).name or str(d) for d in run_dirs[1:]]
-    if len(set(names)) < len(names):  # e.g. two runs' eval/trained: use the paths
-        names = [str(d) for d in run_dirs[1:]]
-    reward_judge = _judge_name(Path(run_dirs[0]))
-    lifts = {name: audit_lift(rows[0], rs, reward_judge=reward_judge) for name, rs in zip(names, rows[1:])}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = "# Audit comparison\n\n" + "\n".join(f"Against `{run_dirs[0]}`: `{name}`\n\n" + render_lift(lift)
-                                             for name, lift in lifts.items() if lift)
+    text = "# Audit comparison\n\n" + "\n".join(f"Against `{base_dir}`: `{name}`\n\n" + render_lift(lift)
+                                             for name, lift in lifts.items())
     (out_dir / "audit.md").write_text(text, encoding="utf-8")
     (out_dir / "audit.json").write_text(json.dumps(lifts, indent=2, ensure_ascii=False), encoding="utf-8")
-    return [f"{name}: {lift_headline(lift)}" for name, lift in lifts.items() if lift]
+    return [f"{name}: {lift_headline(lift)}" for name, lift in lifts.items()]
 
 
 def preflight_audit_judge(cfg: Mapping[str, Any]) -> None:

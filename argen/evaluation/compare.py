@@ -247,15 +247,39 @@ def compare_runs(
             aligned[0], rows, score_keys=SCORE_KEYS, violation_keys=(*PRINCIPLES, "any"),
             groups={"tier": TIERS, "scope": SCOPES})
         result["headlines"][s["label"]] = headline(base, s, stats=stats)
+    result["audit"] = _audit_lifts(runs, names, aligned, warnings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_compare_principles(names, summaries, out / COMPARE_PLOTS[0])
     plot_compare_distributions(names, aligned, out / COMPARE_PLOTS[1])
     write_atomic(out / COMPARE_MD, render_compare(summaries, result))
     result["files"] = [COMPARE_MD, COMPARE_JSON, *COMPARE_PLOTS]
+    if result["audit"]:
+        from argen.evaluation.audit import write_audit_report
+
+        write_audit_report(result["audit"], runs[0].path, out)
+        result["files"] += ["audit.md", "audit.json"]
     write_atomic(out / COMPARE_JSON, json.dumps(result, indent=2, ensure_ascii=False, default=str))
     result["summaries"] = summaries
     return result
+
+
+def _audit_lifts(runs: Sequence[EvalRun], names: Sequence[str], aligned: Sequence[Sequence[Mapping[str, Any]]],
+                 warnings: list[str]) -> dict[str, Any]:
+    """Each run's lift against the baseline under the reward judge and under the audit judge
+    (:func:`argen.evaluation.audit.audit_lift`), when every run's answers were audited by one judge."""
+    from argen.evaluation.audit import AUDIT_KEY, audit_lift
+
+    judges = [next((r[AUDIT_KEY].get("judge") for r in rows if isinstance(r.get(AUDIT_KEY), Mapping)), None) for rows in aligned]
+    if any(j is None for j in judges):
+        return {}
+    if len(set(judges)) > 1:
+        warning = f"the runs were audited by different judges ({', '.join(sorted(set(judges)))}): no audit lift"
+        log.warning("compare: %s", warning)
+        warnings.append(warning)
+        return {}
+    lifts = {name: audit_lift(aligned[0], rows, reward_judge=runs[0].judge) for name, rows in zip(names[1:], aligned[1:])}
+    return {name: lift for name, lift in lifts.items() if lift}
 
 
 def _run_columns(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -290,6 +314,19 @@ def render_compare(summaries: Sequence[Mapping[str, Any]], result: Mapping[str, 
             "significant means p < 0.05).", ""]
     for s in others:
         out.append(f"**{result['headlines'][s['label']]}**")
+    if result.get("audit"):
+        from argen.evaluation.audit import lift_headline, render_lift
+
+        for s in others:
+            lift = result["audit"].get(s["label"])
+            if lift:
+                out += ["", f"**{s['label']}: {lift_headline(lift)}**"]
+        for s in others:
+            lift = result["audit"].get(s["label"])
+            if lift:
+                section = render_lift(lift).rstrip("\n").split("\n")
+                # the title, then the table: its headline is already shown in bold above
+                out += ["", section[0] + f": {s['label']} against {base['label']}", *section[3:]]
     for s in others:
         title = f"## Is the change more than noise? {s['label']} against {base['label']}"
         out += ["", title, "", paired_tables(result["stats"][s["label"]], TIER_NAMES, SCOPE_NAMES)]

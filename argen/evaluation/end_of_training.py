@@ -118,12 +118,12 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
         "warnings": comparison["warnings"],
     }
     if audit is not None:
-        from argen.evaluation.audit import write_audit_comparison
+        from argen.evaluation.audit import lift_headline
 
-        audit_lines = write_audit_comparison([eval_dir / "base", eval_dir / "trained"], eval_dir)
-        result["audit"] = json.loads((eval_dir / "audit.json").read_text()).get("trained") if audit_lines else None
-        if audit_lines:
-            result["headline"] += "; " + audit_lines[0].split(": ", 1)[1]
+        # compare_runs computed the lift under both judges (compare.md, audit.md, audit.json).
+        result["audit"] = comparison["audit"].get("trained") or None
+        if result["audit"]:
+            result["headline"] += "; " + lift_headline(result["audit"])
     if cfg.logging.get("backend") == "wandb":
         from argen.evaluation.tracking import log_evaluation
 
@@ -148,6 +148,7 @@ def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
     Each step after training is one entry of ``steps`` below, so another one (another judge's
     audit, say) is one more line there.
     """
+    from argen.evaluation.final_card import write_final_card
     from argen.scoring.build import build_scorer
 
     result_dir = Path(result_dir)
@@ -159,6 +160,8 @@ def evaluate_finished_run(cfg, result_dir: str | Path) -> dict[str, Any]:
         steps = {
             "evaluation": lambda: evaluate_base_and_trained(
                 cfg, result_dir, summary["model_path"], summary["final_model"], scorer, None),
+            # final_model/README.md with the evaluation's table (argen.evaluation.final_card)
+            "model_card": lambda: write_final_card(cfg, result_dir, summary, tuple(getattr(scorer.policies, "names", ()) or ())),
         }
         for key, step in steps.items():
             summary[key] = step()

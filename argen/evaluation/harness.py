@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from argen.errors import ArgenError
 from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, render_agreement
 from argen.evaluation.generation import Generation, GenerationSettings
 from argen.evaluation.summary import summarise
+from argen.reporting.console_output import console
 from argen.reporting.metrics import append_jsonl, drop_torn_tail, read_jsonl
 from argen.scoring.pipeline import Scorer
 from argen.types import JudgeRequest
@@ -150,7 +150,7 @@ def run_evaluation(
     new_rows: dict[str, dict[str, Any]] = {}
     if todo:
         responder = respond() if lazy else respond
-        with tqdm(total=len(todo), desc=f"eval {label}", unit="resp", file=sys.stderr, disable=not progress) as bar:
+        with tqdm(total=len(todo), desc=f"eval {label}", unit="resp", file=console(), disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
                 bar.set_postfix_str("generating")

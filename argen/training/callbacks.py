@@ -253,7 +253,9 @@ class PeriodicEvalCallback(TrainerAwareCallback):
             if listener is not None:
                 pause.enter_context(listener.paused())
         accelerator = trainer.accelerator
-        with pause, generation_model(trainer, fallback_model) as (model, lockstep):
+        # Merged as the trainer merges its rollouts (argen.training.grpo_trainer): the same policy, the same cost.
+        merge = bool(getattr(trainer, "merge_for_generation", False))
+        with pause, generation_model(trainer, fallback_model, merge=merge) as (model, lockstep):
             gather = None
             if accelerator.num_processes > 1:
                 from accelerate.utils import gather_object

@@ -19,6 +19,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from argen.reporting.console_output import console
+
 # transformers' callbacks that print the logged dict (the notebook one is matched by name: importing
 # it pulls in IPython).
 _PRINTERS = ("ProgressCallback", "PrinterCallback", "NotebookProgressCallback")
@@ -72,7 +74,7 @@ class ConsoleCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         # The clock starts after the baseline periodic evaluation (an earlier callback on this event).
         self._start, self._start_step = time.monotonic(), state.global_step
-        stream = self.stream or sys.stderr
+        stream = self.stream or console()
         wanted = self.bar_wanted if self.bar_wanted is not None else (stream.isatty() and not args.disable_tqdm)
         if state.is_world_process_zero and wanted:
             from tqdm.auto import tqdm
@@ -96,7 +98,7 @@ class ConsoleCallback(TrainerCallback):
         if line is None:
             return
         if self.bar is not None:
-            self.bar.write(line, file=self.stream or sys.stderr)
+            self.bar.write(line, file=self.stream or console())
         else:
             print(line, file=self.stream or sys.stdout, flush=True)
 

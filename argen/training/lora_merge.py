@@ -20,7 +20,11 @@ Here a merged weight is computed once, in float32, and rounded once to the base 
 
 The in-place form writes into the parameters' own storage (so views of it, such as the full
 parameters an engine gathers, see the merged values) and holds one copy of every adapted base
-weight while merged.
+weight while merged. ``swap=True`` (ArGen's merged rollouts, where each process holds whole
+weights) instead points each parameter at a separate tensor holding the merged values and points
+it back afterwards: no copy of the base in either direction, and on a CPU the merged tensors are
+kept in ``buffers`` from one merge to the next (no fresh allocation per rollout batch). A float32
+Linear layer's merged value is then one fused ``addmm`` (``W + s * B @ A``, rounded once).
 Plain LoRA only (Linear, Embedding, Conv layers; no DoRA or other variants, which refuse).
 """
 
@@ -104,11 +108,13 @@ def merged_state_dict(model: Any, adapter_names: Sequence[str] | None = None) ->
 
 @dataclass
 class MergedWeights:
-    """What :func:`merge_in_place` overwrote: each parameter with a copy of the values it held."""
+    """What :func:`merge_in_place` overwrote: each parameter with a copy of the values it held
+    (``swapped``: the very tensor it held, put back by pointing the parameter at it again)."""
 
     replaced: list[tuple[Any, Any]] = field(default_factory=list)
     layers: list[tuple[Any, list[str]]] = field(default_factory=list)
     restored: bool = False
+    swapped: bool = False
 
     def restore(self) -> None:
         """Copy the original values back (bit for bit) and mark the layers unmerged. Idempotent."""
@@ -118,37 +124,68 @@ class MergedWeights:
 
         with torch.no_grad():
             for param, original in reversed(self.replaced):
-                param.data.copy_(original)
+                if self.swapped:
+                    param.data = original
+                else:
+                    param.data.copy_(original)
         for layer, _names in self.layers:
             layer.merged_adapters = []
         self.replaced.clear()
         self.restored = True
 
 
-def merge_in_place(model: Any, adapter_names: Sequence[str] | None = None) -> MergedWeights:
+def _fused_merge(layer: Any, names: list[str], out: Any) -> bool:
+    """``out = W + s * B @ A`` in one ``addmm``, when that is exactly :func:`merged_weight`'s value
+    to rounding: one adapter on a float32 ``nn.Linear`` base, no adapter bias, no transposed weight.
+    False when it does not apply (the caller computes :func:`merged_weight` instead)."""
+    import torch
+
+    base = layer.get_base_layer()
+    if len(names) != 1 or not isinstance(base, torch.nn.Linear) or base.weight.dtype != torch.float32:
+        return False
+    name = names[0]
+    if name not in layer.lora_A or getattr(layer, "fan_in_fan_out", False) or getattr(layer, "lora_bias", {}).get(name):
+        return False
+    a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
+    if a.dtype != torch.float32 or b.dtype != torch.float32:
+        return False
+    torch.addmm(base.weight.detach(), b.detach(), a.detach(), alpha=float(layer.scaling[name]), out=out)
+    return True
+
+
+def merge_in_place(model: Any, adapter_names: Sequence[str] | None = None, *, swap: bool = False,
+                   buffers: dict[str, Any] | None = None) -> MergedWeights:
     """Merge the adapters into the base weights in place; the returned record restores them exactly.
 
     Each adapted parameter's values are copied aside, then overwritten with its merged value
     (:func:`merged_weight`); :meth:`MergedWeights.restore` copies them back. The layers are marked
     merged as PEFT marks them, so their forward uses the merged weight alone.
+
+    ``swap``: each adapted weight is pointed at a tensor holding its merged value instead, and
+    pointed back at its own tensor by ``restore`` (no copies; views of the old storage do not see
+    the merge, so not for sharded or gathered parameters). ``buffers``: a dict kept by the caller
+    in which the merged tensors are reused from one call to the next.
     """
     import torch
 
-    record = MergedWeights()
+    record = MergedWeights(swapped=swap)
     try:
         with torch.no_grad():
-            for _name, layer in lora_layers(model):
+            for layer_name, layer in lora_layers(model):
                 if layer.merged:
                     raise RuntimeError(f"{type(layer).__name__} is already merged: restore (or unmerge) it first")
                 names = _adapters(layer, adapter_names)
                 if not names:
                     continue
-                weight, bias = merged_weight(layer, names)
                 base = layer.get_base_layer()
-                for param, value in ((base.weight, weight), (base.bias, bias)):
-                    if value is not None:
-                        record.replaced.append((param, param.data.clone()))
-                        param.data.copy_(value)
+                if swap:
+                    _swap_in(record, layer_name, layer, names, base, buffers)
+                else:
+                    weight, bias = merged_weight(layer, names)
+                    for param, value in ((base.weight, weight), (base.bias, bias)):
+                        if value is not None:
+                            record.replaced.append((param, param.data.clone()))
+                            param.data.copy_(value)
                 layer.merged_adapters = list(names)
                 record.layers.append((layer, names))
     except BaseException:
@@ -157,11 +194,33 @@ def merge_in_place(model: Any, adapter_names: Sequence[str] | None = None) -> Me
     return record
 
 
+def _swap_in(record: MergedWeights, layer_name: str, layer: Any, names: list[str], base: Any,
+             buffers: dict[str, Any] | None) -> None:
+    import torch
+
+    key = f"{layer_name}.weight"
+    out = buffers.get(key) if buffers is not None else None
+    if out is None or out.shape != base.weight.shape or out.dtype != base.weight.dtype or out.device != base.weight.device:
+        out = torch.empty_like(base.weight.data)
+    bias = None
+    if not _fused_merge(layer, names, out):
+        weight, bias = merged_weight(layer, names)
+        out.copy_(weight)
+    if buffers is not None:
+        buffers[key] = out
+    record.replaced.append((base.weight, base.weight.data))
+    base.weight.data = out
+    if bias is not None:
+        record.replaced.append((base.bias, base.bias.data))
+        base.bias.data = bias
+
+
 @contextlib.contextmanager
-def merged(model: Any, adapter_names: Sequence[str] | None = None) -> Iterator[Any]:
+def merged(model: Any, adapter_names: Sequence[str] | None = None, *, swap: bool = False,
+           buffers: dict[str, Any] | None = None) -> Iterator[Any]:
     """``with merged(model):`` the model computes with merged weights; afterwards its base weights
-    are exactly what they were."""
-    record = merge_in_place(model, adapter_names)
+    are exactly what they were (``swap``, ``buffers``: see :func:`merge_in_place`)."""
+    record = merge_in_place(model, adapter_names, swap=swap, buffers=buffers)
     try:
         yield model
     finally:

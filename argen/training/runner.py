@@ -87,7 +87,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     args.model_init_kwargs = policy_init_kwargs(settings.model, settings.hardware, visible_gpus=visible_gpus())
 
     from transformers import AutoTokenizer
-    from trl import GRPOTrainer
+
+    from argen.training.grpo_trainer import ArgenGRPOTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
@@ -103,7 +104,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
         # Checked before vLLM starts (it starts inside GRPOTrainer) and bounded to what the run needs.
         args.vllm_max_model_length = vllm_context_length(settings.grpo, longest_prompt_tokens(tokenizer, train_dataset))
-    trainer = GRPOTrainer(
+    trainer = ArgenGRPOTrainer(
         model=model_path,
         reward_funcs=reward_funcs,
         args=args,
@@ -112,6 +113,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         peft_config=peft_config,
         callbacks=build_callbacks(cfg, run_dir, settings=settings, scorer=scorer, tokenizer=tokenizer,
                                   eval_scenarios=eval_scenarios),
+        merge_for_generation=settings.model.merge_for_generation,
+        model_card=_card_writer(plain, run_dir, scorer),
     )
     bind_trainer(trainer)  # the beta schedule, adaptive weights and periodic evaluation act on the trainer
     guard = PreemptionGuard().install()
@@ -180,6 +183,15 @@ def finish_tracking(summary: dict[str, Any]) -> None:
             wandb.run.summary[f"argen/{key}/first_quarter"] = q["first"]
             wandb.run.summary[f"argen/{key}/last_quarter"] = q["last"]
         wandb.finish()
+
+
+def _card_writer(plain: dict[str, Any], run_dir: Path, scorer: Any):
+    """``(steps, checkpoint) -> model card`` for every model this run saves (argen.reporting.model_card)."""
+    from argen.reporting.model_card import card_for_run
+
+    policies = tuple(getattr(scorer.policies, "names", ()) or ())
+    return lambda steps, checkpoint: card_for_run(plain, run_dir, steps=steps, judge=scorer.judge.name,
+                                                  policies=policies, checkpoint=checkpoint)
 
 
 def _peft_config(model: ModelConfig):
