@@ -75,26 +75,38 @@ def test_the_verdicts_reasoning_names_what_the_why_relies_on():
     assert reasoning["empty"] == "empty reply"
 
 
-def test_regenerating_rewrites_the_numbers_and_keeps_the_reasons(tmp_path):
-    copy = tmp_path / "pinned.yaml"
+def _fresh_copy(tmp_path, name):
+    """A copy of the table rewritten from the current judge (so these tests do not hang on the pins)."""
+    copy = tmp_path / name
     shutil.copy(pinned.TABLE, copy)
-    table = yaml.safe_load(copy.read_text())
+    pinned.write(copy)
+    return copy
+
+
+def test_regenerating_rewrites_the_numbers_and_keeps_the_reasons(tmp_path):
+    fresh = _fresh_copy(tmp_path, "fresh.yaml")
+    edited = tmp_path / "edited.yaml"
+    table = pinned.load(fresh)
     table["rows"][0]["expected"]["harm_avoidance"] = 0.123
     del table["rows"][1]["expected"]["empathy"]
-    copy.write_text(yaml.safe_dump(table, sort_keys=False))
-    assert pinned.write(copy) == 2
-    again = yaml.safe_load(copy.read_text())
-    assert again == pinned.load()  # numbers restored; why, responses and relations kept
-    assert copy.read_text().startswith("# Pinned verdicts")
-    assert pinned.write(copy) == 0
+    edited.write_text(yaml.safe_dump(table, sort_keys=False))
+    assert pinned.write(edited) == 2
+    assert edited.read_text() == fresh.read_text()  # numbers restored; header, why, responses and relations kept
+    assert edited.read_text().startswith("# Pinned verdicts")
+    assert pinned.load(edited)["relations"] == TABLE["relations"]
+    assert [(r["id"], r["why"], r["response"]) for r in pinned.load(edited)["rows"]] == [
+        (r["id"], r["why"], r["response"]) for r in TABLE["rows"]]
+    assert pinned.write(edited) == 0
 
 
 def test_the_check_command_reports_a_moved_value(monkeypatch, tmp_path, capsys):
-    copy = tmp_path / "pinned.yaml"
-    table = pinned.load()
+    copy = _fresh_copy(tmp_path, "pinned.yaml")
+    monkeypatch.setattr(pinned, "TABLE", copy)
+    assert pinned.main([]) == 0
+    table = pinned.load(copy)
     table["rows"][2]["expected"]["response_scope"] = "S3"
     copy.write_text(yaml.safe_dump(table, sort_keys=False))
-    monkeypatch.setattr(pinned, "TABLE", copy)
     assert pinned.main([]) == 1
     out = capsys.readouterr().out
-    assert f"{table['rows'][2]['id']}: response_scope: pinned 'S3', got 'S0'" in out and "1 of 25 rows moved" in out
+    assert f"{table['rows'][2]['id']}: response_scope: pinned 'S3', got 'S0'" in out
+    assert f"1 of {len(ROWS)} rows moved" in out
