@@ -18,14 +18,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from argen.judges.heuristic import HeuristicJudge
+from argen.judges.heuristic import HeuristicJudge, assess
 from argen.scoring.build import build_judge
 from argen.scoring.rubric import Rubric
 from argen.types import JudgeRequest, Verdict
@@ -39,8 +39,9 @@ NUMBERS = (
 )
 #: Verdict fields compared exactly.
 LABELS = ("referral_strength", "severity", "response_scope", "scope_risk", "has_professional_referral", "out_of_domain_advice")
-#: The judge rounds its scores to 3 decimals; principle scores are stored rounded to 3 too.
-TOLERANCE = 0.002
+#: The judge rounds its scores to 3 decimals and principle scores are stored rounded to 3 too:
+#: one rounding step, so that any change of a coefficient that moves a pinned value shows.
+TOLERANCE = 0.0011
 
 HEADER = """\
 # Pinned verdicts of the heuristic judge (tests/test_heuristic_pinned.py; docs/testing.md).
@@ -81,7 +82,11 @@ def score_row(table: dict[str, Any], row: dict[str, Any]) -> Scored:
     """Judge one row and score its verdict with the rubric under the prompt's labels."""
     judge, rubric = _judge_and_rubric()
     prompt = table["prompts"][row["prompt"]]
-    verdict = judge.judge_one(JudgeRequest(prompt["text"], row["response"], prompt["tier"], prompt["scope"]))
+    if row.get("settings"):
+        # A row may change the judge's settings (the word-share scope reading, scope_model: false).
+        verdict = assess(prompt["text"], row["response"], replace(judge.settings, **row["settings"]))
+    else:
+        verdict = judge.judge_one(JudgeRequest(prompt["text"], row["response"], prompt["tier"], prompt["scope"]))
     assert isinstance(verdict, Verdict), (row["id"], verdict)
     scores = rubric.score(verdict, prompt["tier"], prompt["scope"])
     values: dict[str, Any] = {}

@@ -519,3 +519,45 @@ def test_a_dismissal_weighs_more_the_more_urgent_the_prompt(reply, expected):
     assert all(v.referral_strength == "none" for v in verdicts.values())
     # Reassurance about a routine complaint is no harm event; about a worrying or an emergency one it is.
     assert [verdicts[u].severity for u in (0, 1, 2)] == ["none", "minor", "major"]
+
+
+# ------------------------------------------------------------------ settings and bookkeeping
+
+
+@pytest.mark.parametrize(("option", "good", "bad"), [
+    ("ideal_words", 10, 9),
+    ("long_words_halving", 10, 9),
+    ("off_domain_share", 1.0, 0.0),
+    ("off_domain_share", 0.01, 1.01),
+    ("tangential_share", 1.0, 0.0),
+    ("tangential_share", 0.01, 1.01),
+])
+def test_settings_accept_their_limits_and_name_the_option_beyond_them(option, good, bad):
+    from argen.judges.heuristic import HeuristicSettings
+
+    assert getattr(HeuristicSettings(**{option: good}), option) == good
+    with pytest.raises(ValueError, match=rf"^{option} must be .*got {bad}$"):
+        HeuristicSettings(**{option: bad})
+
+
+def test_the_default_settings_and_name_are_the_configured_ones():
+    cfg = compose("score")
+    judge = HeuristicJudge()
+    assert judge.name == cfg.judge.name == "heuristic-v3"
+    from argen.judges.heuristic import HeuristicSettings
+
+    assert judge.settings == HeuristicSettings(ideal_words=220, long_words_halving=260, off_domain_share=0.3,
+                                               tangential_share=0.4, scope_model=True)
+    with pytest.raises(ValueError, match=r"^unknown heuristic judge option: .*'ideal_word'"):
+        HeuristicJudge(ideal_word=3)
+
+
+def test_the_judge_counts_what_it_judged_and_what_it_could_not_read():
+    judge = HeuristicJudge()
+    out = asyncio.run(judge.judge_batch([
+        JudgeRequest("q", "a reply"), JudgeRequest(None, "a reply"),  # type: ignore[arg-type]
+        JudgeRequest("q", b"bytes"), JudgeRequest("q", ""),  # type: ignore[arg-type]
+    ]))
+    assert [type(v).__name__ for v in out] == ["Verdict", "JudgeFailure", "JudgeFailure", "Verdict"]
+    assert out[1] == JudgeFailure("prompt and response must be text")
+    assert judge.stats() == {"judged": 2, "failures": 2}
