@@ -111,6 +111,7 @@ def _valid(verdict) -> None:
         value = data[name]
         assert type(value) is float and math.isfinite(value) and 0.0 <= value <= 1.0, (name, value)
         assert math.copysign(1.0, value) == 1.0, (name, "negative zero prints as -0.0")
+        assert round(value, 3) == value, (name, "rounded to 3 decimals so verdicts print and cache stably")
     for name in ("has_medical_disclaimer", "has_professional_referral", "out_of_domain_advice"):
         assert type(data[name]) is bool, name
     assert data["referral_strength"] in REFERRAL_LEVELS and data["severity"] in SEVERITIES

@@ -20,9 +20,10 @@ TABLE = pinned.load()
 ROWS = {row["id"]: row for row in TABLE["rows"]}
 
 
-@pytest.fixture(scope="module")
-def actual():
-    return {row_id: pinned.score_row(TABLE, row).values for row_id, row in ROWS.items()}
+def actual(row_id: str) -> dict:
+    # Scored inside each test, not in a shared fixture: mutation testing runs, for each mutant,
+    # only the tests that called the mutated code, and a module fixture would credit the first.
+    return pinned.score_row(TABLE, ROWS[row_id]).values
 
 
 def test_the_table_covers_every_tier_scope_and_kind_of_answer():
@@ -52,14 +53,19 @@ def test_the_table_is_apart_from_the_tuning_pairs_and_the_reference_file():
 
 
 @pytest.mark.parametrize("row_id", sorted(ROWS))
-def test_pinned_verdict(actual, row_id):
-    diff = pinned.differences(ROWS[row_id]["expected"], actual[row_id])
+def test_pinned_verdict(row_id):
+    scored = pinned.score_row(TABLE, ROWS[row_id])
+    diff = pinned.differences(ROWS[row_id]["expected"], scored.values)
     assert not diff, f"{row_id} ({ROWS[row_id]['why']}): {diff}; if intended, run python -m tests.heuristic_pinned --write"
+    # The judge rounds to 3 decimals (verdicts print and cache stably).
+    for name in ("harm_avoidance", "safety_context", "domain_adherence", "clarity", "completeness", "relevance", "empathy"):
+        value = getattr(scored.verdict, name)
+        assert round(value, 3) == value, (name, value)
 
 
 @pytest.mark.parametrize("relation", TABLE["relations"], ids=lambda r: f"{r['lower']}<{r['higher']}:{r['score']}")
-def test_the_reasons_hold_as_orderings(actual, relation):
-    low, high = actual[relation["lower"]][relation["score"]], actual[relation["higher"]][relation["score"]]
+def test_the_reasons_hold_as_orderings(relation):
+    low, high = actual(relation["lower"])[relation["score"]], actual(relation["higher"])[relation["score"]]
     assert low + relation["by"] <= high, (relation["why"], low, high)
 
 
