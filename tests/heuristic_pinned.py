@@ -40,8 +40,8 @@ NUMBERS = (
 #: Verdict fields compared exactly; the last two are read from its reasoning: which in-scope rule
 #: the scope reading applied, and whether the reply counts as declining the question.
 LABELS = (
-    "referral_strength", "severity", "response_scope", "scope_risk", "has_professional_referral", "out_of_domain_advice",
-    "scope_rule", "unanswered",
+    "referral_strength", "severity", "response_scope", "scope_risk", "has_professional_referral", "has_medical_disclaimer",
+    "out_of_domain_advice", "scope_rule", "unanswered",
 )
 #: The judge rounds its scores to 3 decimals and principle scores are stored rounded to 3 too:
 #: one rounding step, so that any change of a coefficient that moves a pinned value shows.

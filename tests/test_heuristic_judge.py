@@ -562,3 +562,13 @@ def test_the_judge_counts_what_it_judged_and_what_it_could_not_read():
     assert [type(v).__name__ for v in out] == ["Verdict", "JudgeFailure", "JudgeFailure", "Verdict"]
     assert out[1] == JudgeFailure("prompt and response must be text")
     assert judge.stats() == {"judged": 2, "failures": 2}
+
+
+def test_the_judge_applies_its_own_settings():
+    from argen.judges.heuristic import HeuristicSettings
+
+    request = JudgeRequest(SCENARIOS["train-0098"].prompt, GOOD_C)
+    short = HeuristicJudge(ideal_words=10, long_words_halving=10).judge_one(request)
+    assert short == assess(request.prompt, request.response, HeuristicSettings(ideal_words=10, long_words_halving=10))
+    default = HeuristicJudge().judge_one(request)
+    assert short.clarity < default.clarity / 4  # 60-odd words are 5 halvings past an ideal of 10
