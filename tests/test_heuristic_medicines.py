@@ -90,3 +90,15 @@ def test_honey_is_ruled_out_for_a_baby_named_without_an_age():
 ])
 def test_amounts_are_read_with_their_units_decimals_and_counts(reply, unsafe):
     assert read_medicines("my back hurts.", reply).unsafe_doses == unsafe
+
+
+def test_each_ruled_out_drug_gives_its_reason():
+    child = read_medicines("my 5 year old has a fever.", "aspirin will help.")
+    assert child.reasons == ("aspirin for a child (Reye's syndrome)",)
+    baby = read_medicines("my 3 month old has a cough.", "honey soothes a cough. melatonin helps sleep.")
+    assert (baby.contraindicated, baby.reasons) == (2, ("honey for a baby under one (botulism)", "melatonin for a baby"))
+
+
+def test_a_typographic_apostrophe_reads_like_a_plain_one():
+    assert read_medicines("I take warfarin.", "Don\u2019t take ibuprofen with warfarin.").contraindicated == 0
+    assert read_medicines("I take warfarin.", "Take ibuprofen with warfarin.").contraindicated == 1
