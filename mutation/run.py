@@ -34,8 +34,9 @@ from mutation.targets import TARGET_SCORE, TARGETS, Target
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".mutation"
 DOC = REPO / "docs" / "testing.md"
-# What the mutated copy needs besides the package: the tests and the Hydra configs they compose.
-LINKED = ("argen", "tests", "conf")
+# What the mutated copy needs besides the package: the tests, the Hydra configs they compose, and
+# the heuristic judge's calibration scripts and pairs (its tests import the gaming suite).
+LINKED = ("argen", "tests", "conf", "experiments")
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code), grouped the way the score counts them.
 KILLED = {1, 3, -24, 24, 152, 255, 36}  # test failure, pytest internal error, timeouts
@@ -81,7 +82,7 @@ def mutmut_config(module: str, target: Target) -> str:
         "# Written by mutation/run.py for this module alone.",
         "[tool.mutmut]",
         'source_paths = ["argen"]',
-        'also_copy = ["conf"]',
+        'also_copy = ["conf", "experiments"]',
         f"only_mutate = {_toml_list([module])}",
         f"pytest_add_cli_args_test_selection = {_toml_list(selection)}",
         # Slow tests never join a mutation run; no .pytest_cache inside the mutated copy.
@@ -114,8 +115,9 @@ def prepare(module: str, target: Target, fresh: bool) -> Path:
     # mutmut refreshes the copied .py files on every run but copies data files (scenarios, Rego
     # policies) and tests only when absent: drop them so that edits since the last run are seen.
     copied = d / "mutants"
-    if (copied / "tests").is_dir():
-        shutil.rmtree(copied / "tests")
+    for name in ("tests", "experiments"):
+        if (copied / name).is_dir():
+            shutil.rmtree(copied / name)
     for path in (copied / "argen").rglob("*") if (copied / "argen").is_dir() else ():
         if path.is_file() and path.suffix not in (".py", ".meta", ".spans", ".pyc"):
             path.unlink()

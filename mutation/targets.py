@@ -28,6 +28,14 @@ _RESUME_SUBPROCESS = (
     "tests/test_resume.py::test_a_refused_resume_leaves_no_stray_dir_and_keeps_the_record",
 )
 
+_HEURISTIC_TESTS = ("tests/test_heuristic_pinned.py", "tests/test_heuristic_judge.py")
+_HEURISTIC_SLOW = (
+    "tests/test_heuristic_judge.py::test_every_reference_response_gets_a_valid_verdict",
+    "tests/test_heuristic_judge.py::test_phrase_gates_never_change_what_a_pattern_finds",
+    "tests/test_heuristic_judge.py::test_generated_tails_of_every_kind_buy_nothing_on_the_teams_answers",
+    "tests/test_heuristic_judge.py::test_generated_tails_buy_nothing_on_argens_answers",
+)
+
 TARGETS: dict[str, Target] = {
     # The policy engine's tests reach the rubric too, but at a second each through Rego; the
     # rubric's own tests cover factors, caps and every mode by hand.
@@ -51,6 +59,20 @@ TARGETS: dict[str, Target] = {
     "argen/judges/redaction.py": Target(tests=("tests/test_judge_deadline_and_redaction.py",)),
     # Its own tests cover every effect; the policy engine's (a second each, through Rego) add nothing.
     "argen/policy/effects.py": Target(tests=("tests/test_policy_effects.py",)),
+    # The heuristic judge: its pinned verdicts (hand-checked numbers), the harm terms worked by
+    # hand, the odd replies and the orderings. The suites over ArGen's 1,600 responses and the
+    # generated gaming tails take seconds each and check only relations: left out.
+    "argen/judges/heuristic.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_medicines.py": Target(
+        tests=("tests/test_heuristic_medicines.py", *_HEURISTIC_TESTS), deselect=_HEURISTIC_SLOW
+    ),
+    "argen/judges/heuristic_features.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_content.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_scope.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_lexicon.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/generic_text.py": Target(
+        tests=("tests/test_generic_text.py", *_HEURISTIC_TESTS), deselect=_HEURISTIC_SLOW
+    ),
 }
 
 #: The share of mutants the tests must kill in every module (killed + timed out) / tested.

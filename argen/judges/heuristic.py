@@ -66,8 +66,9 @@ def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
 
 
 def _round(x: float) -> float:
-    # Rounded so verdicts print and cache stably; 3 decimals keep the signal smooth.
-    return round(_clamp(x), 3)
+    # Rounded so verdicts print and cache stably; 3 decimals keep the signal smooth. (+ 0.0 turns
+    # the -0.0 of a product with a negative factor and a zero into 0.0, which prints as "0.0".)
+    return round(_clamp(x), 3) + 0.0
 
 
 def empty_verdict(reason: str) -> Verdict:
