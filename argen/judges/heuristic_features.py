@@ -419,7 +419,10 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         # A safety-net, sympathy or disclaimer line earns only when it is about something: one
         # whose only specific words are unlisted ("anything odd warrants a prompt review") is
         # stock. (Referral lines keep unlisted words: clinicians and services have many names.)
-        generic = not own or i in grader or (not anchored and (i in netting or i in empathic or i in disclaiming))
+        # Nor does one stray unlisted word ("get in touch with a medical expert", "symptoms that
+        # don't settle warrant a prompt review") make a sentence of stock words specific.
+        generic = not own or i in grader or (not anchored and (i in netting or i in empathic or i in disclaiming
+                                                                or gt.stray_word_only(own, gt.content_stems(words))))
         anchored = anchored and i not in grader
         tied = bool(own & prompt.specific)
         key = " ".join(words)
