@@ -25,6 +25,7 @@ Nothing here scores; it only reads. The word classes are this project's own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -233,6 +234,23 @@ def anchored(own: Iterable[str], anchor: frozenset[str]) -> bool:
     the question, a topic word (a symptom, a medicine, a food, a phone...) or a number. Unlisted
     words alone ("an automated assistant without access") anchor nothing."""
     return any(s in anchor or s in TOPICAL or s[0].isdigit() or _topical_part(s) for s in own)
+
+
+# Names of clinicians the classes do not list ("hepatologist", "podiatrist", "obstetrician"):
+# a referral to one says who, so it is never a stray word.
+_CLINICIAN_SHAPE = re.compile(r"(?:ist|ian|logist|wife|path)$")
+
+
+def stray_word_only(own: set[str], stems: Iterable[str]) -> bool:
+    """Whether a sentence's one specific stem is a stray word in a stock sentence: the sentence
+    is otherwise made of generic-class words (at least two of them), and the one unlisted word
+    names no clinician. Closed classes cannot list every verb or connective ("get in touch with",
+    "warrants", "without"); one such word in "get in touch with a medical expert" says no more
+    than "contact a medical expert" does. The caller checks that the word is not anchored."""
+    if len(own) != 1:
+        return False
+    (word,) = own
+    return not _CLINICIAN_SHAPE.search(word) and sum(s in GENERIC_STEMS for s in stems) >= 2
 
 
 def _topical_part(s: str) -> bool:

@@ -419,7 +419,12 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         # A safety-net, sympathy or disclaimer line earns only when it is about something: one
         # whose only specific words are unlisted ("anything odd warrants a prompt review") is
         # stock. (Referral lines keep unlisted words: clinicians and services have many names.)
-        generic = not own or i in grader or (not anchored and (i in netting or i in empathic or i in disclaiming))
+        # Nor does one stray unlisted word (a verb or connective the classes do not list) make a
+        # sentence of stock words specific. A referral made so is read as a care sentence below:
+        # it keeps its referral for the tier table (Gemini counts such lines), nothing more.
+        stray = not anchored and gt.stray_word_only(own, gt.content_stems(words))
+        generic = not own or i in grader or (not anchored and (i in netting or i in empathic or i in disclaiming
+                                                                or (stray and not referral[i])))
         anchored = anchored and i not in grader
         tied = bool(own & prompt.specific)
         key = " ".join(words)
@@ -433,7 +438,8 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
         # scope), so a line of it after any answer cannot stand in for an answer.
         care = (
             not generic and not declines and not against and (key not in seen)
-            and (i in netting or referral[i] > 0) and not lex.SITUATIONAL_IF.search(seg_text) and _care_only(seg_text, prompt)
+            and (i in netting or referral[i] > 0) and not lex.SITUATIONAL_IF.search(seg_text)
+            and (_care_only(seg_text, prompt) or (stray and referral[i] > 0))
         )
         # Costly boilerplate: a generic sentence bundling two stock moves (disclaimer, referral,
         # sympathy), or a bare disclaimer: padding to a reader.
