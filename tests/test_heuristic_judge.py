@@ -626,7 +626,7 @@ def test_settings_accept_their_limits_and_name_the_option_beyond_them(option, go
 def test_the_default_settings_and_name_are_the_configured_ones():
     cfg = compose("score")
     judge = HeuristicJudge()
-    assert judge.name == cfg.judge.name == "heuristic-v3"
+    assert judge.name == cfg.judge.name == "heuristic-v3.2"
     from argen.judges.heuristic import HeuristicSettings
 
     assert judge.settings == HeuristicSettings(ideal_words=220, long_words_halving=260, off_domain_share=0.3,

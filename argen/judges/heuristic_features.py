@@ -23,6 +23,15 @@ CLINICAL, PARA, TANGENT, OFF = 0, 1, 2, 3
 # announcing a list that never came) reads as cut off.
 _TERMINAL = set(".!?)]\"'”’*`…") | {"😊", "🙂", "❤"}
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+# Invisible characters (C0/C1 controls but tab and newlines, zero-width and direction marks, BOM):
+# dropped before reading, so a NUL or a zero-width space inside a word does not split it into
+# unknown words, and a reply made only of them has no words at all.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def visible_text(text: str) -> str:
+    """``text`` without its invisible characters (see ``_INVISIBLE``)."""
+    return _INVISIBLE.sub("", text)
 _YOU = frozenset(("you", "your", "you're", "yourself", "you've", "you'll"))
 # Words a finished sentence does not end on: a sentence ending on one was cut off.
 _DANGLING = frozenset("""
@@ -168,7 +177,7 @@ def _dominant(counts: list[int]) -> int | None:
 @lru_cache(maxsize=4096)
 def profile_prompt(prompt: str) -> PromptProfile:
     """Topic, urgency and vocabulary of a prompt (cached: GRPO judges many replies per prompt)."""
-    low = prompt.lower().translate(_QUOTES)
+    low = visible_text(prompt).lower().translate(_QUOTES)
     words = _words(low)
     stems = [lex.stem(w) for w in words]
     content = frozenset(s for w, s in zip(words, stems) if w not in lex.STOPWORDS and len(w) > 2)
@@ -362,7 +371,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     (stock referrals, disclaimers, sympathy, talk about the answer) and sentences that only
     repeat what was said are counted apart, and earn nothing.
     """
-    text = response.strip()
+    text = visible_text(response).strip()
     low = text.lower().translate(_QUOTES)
     spans = _segment_spans(low)
     seg_words = [_words(low[a:b]) for a, b in spans]
