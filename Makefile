@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install ArGen with its test tools
 
-train: install ## Train the default model (SmolLM2-135M, offline judge, CPU) — ~18 min on 2 idle cores (14 LoRA steps + 64-scenario evaluation)
+train: install ## Train the default model (SmolLM2-135M, offline judge, CPU) — ~15 min on 2 shared cores (14 LoRA steps + 64-scenario evaluation under two judges)
 	$(BIN)/python -m argen.train $(ARGS)
 
 evaluate: install ## Evaluate a model on the bundled evaluation scenarios (ARGS="checkpoint=PATH ...")
