@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from argen.config import check_no_missing_values, to_plain
+from argen.config_schema.base import check_no_missing_values, to_plain
 from argen.config_schema.grpo import (
     ARGEN_GRPO_KEYS, BETA_KINDS, MANAGED_GRPO_FIELDS, VLLM_MODES, BetaScheduleConfig, GrpoConfig, grpo_config_fields,
 )

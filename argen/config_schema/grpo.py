@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from argen.config import to_plain
+from argen.config_schema.base import to_plain
 from argen.config_schema.values import _frozen, _mapping, is_number, one_of
 from argen.errors import ConfigError
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argen.config import REPO_ROOT, resolve_config_path
+from argen.config_schema.base import REPO_ROOT, resolve_config_path
 from argen.config_schema.values import _frozen, _mapping, is_int, one_of
 from argen.errors import ConfigError
 from argen.runtime import slurm_step, world_size

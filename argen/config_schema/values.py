@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from argen.config import to_plain
+from argen.config_schema.base import to_plain
 from argen.errors import ConfigError
 
 def is_int(value: Any) -> bool:
