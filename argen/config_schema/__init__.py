@@ -30,7 +30,7 @@ from argen.config_schema.run import LOGGING_BACKENDS, WANDB_MODES, CompletionsCo
 from argen.config_schema.scoring import (
     ON_ERROR, RUBRIC_MODES, SCORER_KEYS, JudgeConfig, PolicyConfig, RubricConfig, ScorerConfig,
 )
-from argen.config_schema.values import is_int, is_number, non_negative_int, one_of, positive_int
+from argen.config_schema.values import boolean, check_type, is_int, is_number, non_negative_int, one_of, positive_int
 from argen.errors import ConfigError
 
 
@@ -78,7 +78,7 @@ class TrainConfig:
             model=model, reward=reward, grpo=grpo, hardware=hardware, judge=JudgeConfig.parse(cfg["judge"]),
             rubric=RubricConfig.parse(cfg["rubric"], reward.ablation), policy=PolicyConfig.parse(cfg.get("policy")),
             data=DataConfig.parse(cfg["data"]), logging=log, eval=ev, completions=completions, seed=int(seed),
-            resume=to_plain(cfg.get("resume", False)), resume_allow_changes=bool(cfg.get("resume_allow_changes", False)),
+            resume=to_plain(cfg.get("resume", False)), resume_allow_changes=boolean(cfg.get("resume_allow_changes", False), "resume_allow_changes"),
         )
 
 

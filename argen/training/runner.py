@@ -201,8 +201,8 @@ def _peft_config(model: ModelConfig):
 
     lc = model.lora_config
     return LoraConfig(
-        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
-        target_modules=lc["target_modules"] if isinstance(lc["target_modules"], str) else list(lc["target_modules"]),
+        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+        target_modules=lc.target_modules if isinstance(lc.target_modules, str) else list(lc.target_modules),
         task_type="CAUSAL_LM",
     )
 
