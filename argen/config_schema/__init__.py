@@ -19,11 +19,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from argen.config_schema.base import check_no_missing_values, to_plain
+from argen.config_schema.commands import EvaluateConfig, ScoreConfig
 from argen.config_schema.grpo import (
     ARGEN_GRPO_KEYS, BETA_KINDS, MANAGED_GRPO_FIELDS, VLLM_MODES, BetaScheduleConfig, GrpoConfig, grpo_config_fields,
 )
 from argen.config_schema.machine import (
-    LAUNCHERS, MODEL_DTYPES, MODEL_SOURCES, HardwareConfig, ModelConfig, launched_world_size,
+    LAUNCHERS, MODEL_DTYPES, MODEL_SOURCES, HardwareConfig, LoraSettings, ModelConfig, launched_world_size,
 )
 from argen.config_schema.reward import ABLATIONS, ADAPT_DEFAULTS, PRINCIPLE_NAMES, REWARD_MODES, AdaptConfig, RewardConfig
 from argen.config_schema.run import LOGGING_BACKENDS, WANDB_MODES, CompletionsConfig, DataConfig, EvalConfig, LoggingConfig
@@ -85,8 +86,8 @@ class TrainConfig:
 __all__ = [
     "ABLATIONS", "ADAPT_DEFAULTS", "ARGEN_GRPO_KEYS", "BETA_KINDS", "LAUNCHERS", "LOGGING_BACKENDS", "MANAGED_GRPO_FIELDS",
     "MODEL_DTYPES", "MODEL_SOURCES", "ON_ERROR", "PRINCIPLE_NAMES", "REWARD_MODES", "RUBRIC_MODES", "SCORER_KEYS",
-    "VLLM_MODES", "WANDB_MODES", "AdaptConfig", "BetaScheduleConfig", "CompletionsConfig", "DataConfig", "EvalConfig",
+    "VLLM_MODES", "WANDB_MODES", "AdaptConfig", "BetaScheduleConfig", "CompletionsConfig", "DataConfig", "EvalConfig", "EvaluateConfig",
     "GrpoConfig", "HardwareConfig", "JudgeConfig", "LoggingConfig", "ModelConfig", "PolicyConfig", "RewardConfig",
-    "RubricConfig", "ScorerConfig", "TrainConfig", "grpo_config_fields", "is_int", "is_number", "launched_world_size",
+    "RubricConfig", "ScoreConfig", "ScorerConfig", "TrainConfig", "LoraSettings", "boolean", "check_type", "grpo_config_fields", "is_int", "is_number", "launched_world_size",
     "non_negative_int", "one_of", "positive_int",
 ]
