@@ -108,8 +108,9 @@ def build_audit_scorer(
     try:
         typed = JudgeConfig.parse(node)
         judge = judge_from(typed)
-    except ConfigError as exc:
-        raise ConfigError(f"{key} ({option})", str(exc)) from None
+    except ConfigError as exc:  # one key: judge.batch_size of the option -> <key>_overrides.batch_size
+        raise exc.within(f"{key}_overrides" if exc.key.startswith("judge.") else key, "judge",
+                         f"audit judge {option}") from None
     rubric = build_rubric(cfg, "full")
     policies = main.policies if main is not None else None
     if main is None:
