@@ -86,9 +86,9 @@ def build_settings(
     price_per_1k_completion_tokens: float = 0.0,
 ) -> JudgeSettings:
     """Check every setting (errors name the key) and divide the whole-run limits by ``$WORLD_SIZE``."""
-    given = locals()
-    for name, annotation in _setting_types().items():  # each by its declared type before any float()/int()
-        check_type(given[name], annotation, f"judge.{name}")
+    given = dict(locals())  # the parameters only: nothing else is bound yet
+    for setting, annotation in _setting_types().items():  # each by its declared type before any float()/int()
+        check_type(given[setting], annotation, f"judge.{setting}")
     if not model:
         raise ConfigError("judge.model", "is required (the model name the server serves)")
     if api_key_env is not None and api_key_env != "" and not _ENV_NAME.match(str(api_key_env)):
