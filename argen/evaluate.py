@@ -95,7 +95,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate everything, then generate, score and report into ``run_dir``."""
     from argen.config import load_configured_scenarios, scenario_path, to_plain
     from argen.models import check_cache_dir, check_model_config
-    from argen.scoring.build import build_scorer
+    from argen.scoring.build import scorer_from_settings
 
     # --- user-fixable problems first, before a model loads
     typed = check_settings(cfg)
@@ -105,12 +105,12 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         check_model_config(to_plain(cfg.model))
         check_cache_dir(to_plain(cfg.model))  # a model built or converted once needs a writable cache dir
     scenarios = load_configured_scenarios(cfg.data, "eval")
-    scorer = build_scorer(cfg)
+    scorer = scorer_from_settings(typed.judge, typed.rubric, typed.policy)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
     scorer.judge.preflight_lazy()
     from argen.evaluation.audit import build_audit_scorer
 
-    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    audit = build_audit_scorer(typed.audit, typed.rubric, main=scorer)
     if audit is not None:
         audit.judge.preflight_lazy()
 

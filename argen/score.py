@@ -1,7 +1,7 @@
 """Entry point: ``python -m argen.score input=FILE.jsonl output=OUT.jsonl [judge=...]``.
 
 Scores responses that already exist (another model's answers, a reference set) through the
-same judge -> policies -> rubric path as training and evaluation (:func:`build_scorer`). The
+same judge -> policies -> rubric path as training and evaluation (:func:`scorer_from_settings`). The
 whole input is validated before the judge sees anything; output rows are appended batch by
 batch, so a crash loses at most the batch in flight, and a re-run with the same output skips
 every row already there. docs/rubric.md describes the scores.
@@ -212,7 +212,7 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
     from argen.evaluation.summary import summarise
-    from argen.scoring.build import build_scorer
+    from argen.scoring.build import scorer_from_settings
     from argen.types import JudgeRequest
 
     typed = check_settings(cfg)
@@ -223,12 +223,12 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     # One writer per output: a second would append the rows the first has not written yet again.
     lock = acquire_output_lock(out, is_dir=False, key="output", prog=PROG)
     inputs = every_row[: typed.limit]
-    scorer = build_scorer(cfg)
+    scorer = scorer_from_settings(typed.judge, typed.rubric, typed.policy)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
     scorer.judge.preflight_lazy()
     from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, build_audit_scorer
 
-    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    audit = build_audit_scorer(typed.audit, typed.rubric, main=scorer)
     if audit is not None:
         audit.judge.preflight_lazy()
     scored_by = {

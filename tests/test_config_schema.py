@@ -43,6 +43,7 @@ from tests.conftest import REPO, cli_env, compose, run_cli
         (["completions.sample=0"], "completions.sample"),
         (["completions.every_n_steps=1.5"], "completions.every_n_steps"),
         (["seed=abc"], "seed"),
+        (["eval.audit_judge=nope"], "eval.audit_judge"),  # the option is read into the schema's typed node
     ],
 )
 def test_the_schema_refuses_a_bad_value_naming_its_key(overrides, key):
@@ -65,7 +66,6 @@ def test_the_schema_refuses_a_bad_value_naming_its_key(overrides, key):
         (["policy.exclude=[nope]"], "policy.exclude[0]"),
         (["policy.effects.major.multiply=3"], "policy.effects.major.multiply"),
         (["reward.functions.ahimsa._target_=argen.nope.Missing"], "reward.functions.ahimsa._target_"),
-        (["eval.audit_judge=nope"], "eval.audit_judge"),
     ],
 )
 def test_judge_rubric_policy_and_reward_builders_are_checked_by_the_one_validation(overrides, key):

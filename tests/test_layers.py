@@ -222,3 +222,41 @@ def test_an_import_cycle_is_named(tmp_path):
         "argen.schema.values (argen/schema/values.py:2) -> argen.config",
         "package import cycle: argen.config (argen/config.py:2) -> argen.schema (argen/schema/values.py:2) -> argen.config",
     ]
+
+
+# Modules below the entry points that still read a composed config with omegaconf, each with the
+# reason. Everything else receives typed nodes (argen.config_schema); the schema and argen.config
+# are where composed configs become typed ones.
+OMEGACONF_ALLOWED = {
+    "argen.data.outputs": "a Hydra callback (WritableRunDir) reads the hydra node before the run starts",
+    "argen.training.resume": "composes the resumed config: the saved config.yaml merged with the new overrides",
+    "argen.training.runner": "writes the run's resolved config.yaml (to_yaml of the plain config)",
+    "argen.evaluation.end_of_training": "next step: reads a finished run's saved config.yaml (redo of its evaluation)",
+}
+SCHEMA = ("argen.config", "argen.config_schema")
+
+
+def omegaconf_users(package: Path = PACKAGE) -> list[str]:
+    """Modules below the entry points (and outside the schema) that import omegaconf, file:line."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = _module_name(path)
+        owner = _owner(name)
+        if owner is None or owner[0] == 0 or any(name == s or name.startswith(s + ".") for s in SCHEMA):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "omegaconf" for n in names):
+                found.append(f"{name} ({path.relative_to(ROOT)}:{node.lineno})")
+                break
+    return found
+
+
+def test_composed_configs_stay_at_the_entry_points_and_the_schema():
+    """DictConfig is read by the entry points and the schema; the layers below take typed nodes."""
+    unexpected = [u for u in omegaconf_users() if u.split(" ")[0] not in OMEGACONF_ALLOWED]
+    assert unexpected == []
+    still = {u.split(" ")[0] for u in omegaconf_users()}
+    assert set(OMEGACONF_ALLOWED) <= still, f"no longer imports omegaconf, drop from OMEGACONF_ALLOWED: {set(OMEGACONF_ALLOWED) - still}"

@@ -13,11 +13,12 @@ run from :func:`argen.training.validation.validate_train_config`, still in the H
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from omegaconf import DictConfig
 
+from argen.config_schema.audit import AuditJudge, audit_judge_config
 from argen.config_schema.base import check_no_missing_values, to_plain
 from argen.config_schema.commands import EvaluateConfig, ScoreConfig
 from argen.config_schema.grpo import (
@@ -75,16 +76,19 @@ class TrainConfig:
         seed = cfg.get("seed", 42)
         if not is_int(seed):
             raise ConfigError("seed", f"must be an integer, got {seed!r}")
+        rubric = RubricConfig.parse(cfg["rubric"], reward.ablation)
+        if ev.at_end:  # the audit judge scores the end-of-training evaluation only
+            ev = replace(ev, audit=audit_judge_config(ev.audit_judge, ev.audit_judge_overrides, rubric, key="eval.audit_judge"))
         return cls(
             model=model, reward=reward, grpo=grpo, hardware=hardware, judge=JudgeConfig.parse(cfg["judge"]),
-            rubric=RubricConfig.parse(cfg["rubric"], reward.ablation), policy=PolicyConfig.parse(cfg.get("policy")),
+            rubric=rubric, policy=PolicyConfig.parse(cfg.get("policy")),
             data=DataConfig.parse(cfg["data"]), logging=log, eval=ev, completions=completions, seed=int(seed),
             resume=to_plain(cfg.get("resume", False)), resume_allow_changes=boolean(cfg.get("resume_allow_changes", False), "resume_allow_changes"),
         )
 
 
 __all__ = [
-    "ABLATIONS", "ADAPT_DEFAULTS", "ARGEN_GRPO_KEYS", "BETA_KINDS", "LAUNCHERS", "LOGGING_BACKENDS", "MANAGED_GRPO_FIELDS",
+    "ABLATIONS", "ADAPT_DEFAULTS", "ARGEN_GRPO_KEYS", "AuditJudge", "audit_judge_config", "BETA_KINDS", "LAUNCHERS", "LOGGING_BACKENDS", "MANAGED_GRPO_FIELDS",
     "MODEL_DTYPES", "MODEL_SOURCES", "ON_ERROR", "PRINCIPLE_NAMES", "REWARD_MODES", "RUBRIC_MODES", "SCORER_KEYS",
     "VLLM_MODES", "WANDB_MODES", "AdaptConfig", "BetaScheduleConfig", "CompletionsConfig", "DataConfig", "EvalConfig", "EvaluateConfig",
     "GrpoConfig", "HardwareConfig", "JudgeConfig", "LoggingConfig", "ModelConfig", "PolicyConfig", "RewardConfig",

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from argen.config_schema.audit import AuditJudge, audit_judge_config
 from argen.config_schema.base import check_no_missing_values, to_plain
 from argen.config_schema.machine import LoraSettings, ModelConfig
 from argen.config_schema.run import DataConfig, LoggingConfig
@@ -85,6 +86,7 @@ class EvaluateConfig:
     policy: PolicyConfig | None
     data: DataConfig | None
     logging: LoggingConfig
+    audit: AuditJudge | None = None  # audit_judge resolved against the rubric
 
     @classmethod
     def parse(cls, cfg: Any) -> "EvaluateConfig":
@@ -117,8 +119,10 @@ class EvaluateConfig:
         LoraSettings.parse((model_node or {}).get("lora_config") if isinstance(model_node, Mapping) else None)
         if compare is not None:
             return cls(model=None, judge=None, rubric=None, policy=None, data=None, **values)
+        rubric = RubricConfig.parse(root.get("rubric"))
+        audit = audit_judge_config(values["audit_judge"], values["audit_judge_overrides"], rubric)
         return cls(model=ModelConfig.parse(model_node) if checkpoint is None else None,
-                   judge=JudgeConfig.parse(root.get("judge")), rubric=RubricConfig.parse(root.get("rubric")),
+                   judge=JudgeConfig.parse(root.get("judge")), rubric=rubric, audit=audit,
                    policy=PolicyConfig.parse(root.get("policy")), data=DataConfig.parse(root.get("data")), **values)
 
 
@@ -137,6 +141,7 @@ class ScoreConfig:
     judge: JudgeConfig
     rubric: RubricConfig
     policy: PolicyConfig
+    audit: AuditJudge | None = None  # audit_judge resolved against the rubric
 
     USAGE = "python -m argen.score input=FILE.jsonl output=OUT.jsonl"
 
@@ -151,13 +156,15 @@ class ScoreConfig:
                 raise ConfigError(key, f"is required: {cls.USAGE}")
             if not isinstance(value, str):
                 raise ConfigError(key, f"must be a file path, got {value!r}")
+        rubric = RubricConfig.parse(root.get("rubric"))
+        overrides = _audit_overrides(root.get("audit_judge_overrides"), "audit_judge_overrides")
+        audit_judge = _optional_text(root.get("audit_judge"), "audit_judge")
         return cls(
             input=root["input"], output=root["output"], batch_size=positive_int(root.get("batch_size"), "batch_size"),
             limit=positive_int(root.get("limit"), "limit", allow_none=True),
             retry_errors=boolean(root.get("retry_errors", False), "retry_errors"),
             progress=boolean(root.get("progress", True), "progress"),
-            audit_judge=_optional_text(root.get("audit_judge"), "audit_judge"),
-            audit_judge_overrides=_audit_overrides(root.get("audit_judge_overrides"), "audit_judge_overrides"),
-            judge=JudgeConfig.parse(root.get("judge")), rubric=RubricConfig.parse(root.get("rubric")),
-            policy=PolicyConfig.parse(root.get("policy")),
+            audit_judge=audit_judge, audit_judge_overrides=overrides,
+            judge=JudgeConfig.parse(root.get("judge")), rubric=rubric, policy=PolicyConfig.parse(root.get("policy")),
+            audit=audit_judge_config(audit_judge, overrides, rubric),
         )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
 from argen.config_schema.values import _mapping, boolean, is_number, non_negative_int, one_of, positive_int
 from argen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from argen.config_schema.audit import AuditJudge
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -70,6 +74,9 @@ class EvalConfig:
     audit_judge: str | None
     audit_judge_overrides: Any
     require_path: bool = False
+
+    # The audit judge's typed node, resolved against the run's rubric by TrainConfig.parse.
+    audit: "AuditJudge | None" = None
 
     @property
     def scenarios(self) -> DataConfig:

@@ -1,8 +1,10 @@
 """Build the scoring path (judge + rubric + policies) from the typed config nodes.
 
 Training, evaluation and the score command all build it here, so they score the same way. The
-``*_from`` functions take their own typed node (:mod:`argen.config_schema`); ``build_*`` take a
-composed config (a DictConfig or a mapping with ``judge``, ``rubric`` and ``policy``).
+commands pass typed nodes (:mod:`argen.config_schema`) to the ``*_from`` functions and
+:func:`scorer_from_settings`; ``build_*`` take a composed mapping with ``judge``, ``rubric`` and
+``policy`` and parse it through the same schema classes: a convenience for tests, benchmarks and
+scripts (and, for now, the end-of-training evaluation, which reads the run's saved config.yaml).
 """
 
 from __future__ import annotations
