@@ -36,9 +36,9 @@ def check_settings(cfg: DictConfig) -> "EvaluateConfig":
     from argen.config_schema import EvaluateConfig
     from argen.judges.redaction import refuse_key_shaped_values
 
-    settings = EvaluateConfig.parse(cfg)
-    refuse_key_shaped_values(to_plain(cfg))  # a key in a config file never reaches the run's files
-    return settings
+    # First: a key in a config file (under any key, known or not) never reaches the run's files.
+    refuse_key_shaped_values({k: to_plain(cfg[k]) for k in cfg if k != "hydra"})
+    return EvaluateConfig.parse(cfg)
 
 
 def resolve_checkpoint(value: Any) -> Path:

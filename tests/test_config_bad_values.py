@@ -67,6 +67,7 @@ EVALUATE = [
     ("temperature=abc", "temperature"),
     ("max_new_tokens=1.5", "max_new_tokens"),
     ("audit_judge_overrides=abc", "audit_judge_overrides"),
+    ("+audit=1", "audit"),  # a field the schema derives (from audit_judge) is not a key to set
 ]
 SCORE = [
     ("retry_errors=maybe", "retry_errors"),

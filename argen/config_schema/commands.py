@@ -26,7 +26,12 @@ from argen.errors import ConfigError
 HYDRA_KEYS = ("hydra",)
 
 
+# Fields of the root classes that are read from other keys, not set themselves.
+DERIVED_FIELDS = ("audit",)
+
+
 def _refuse_unknown(cfg: Mapping[str, Any], known: set[str], command: str) -> None:
+    known = known - set(DERIVED_FIELDS)
     unknown = sorted(set(cfg) - known - set(HYDRA_KEYS))
     if unknown:
         raise ConfigError(unknown[0], f"is not a setting of {command} ({', '.join(sorted(known))})")
