@@ -79,8 +79,10 @@ def refuse_secrets(argv: Sequence[str]) -> None:
             raise ConfigError(key, "a secret on the command line would be recorded in the run's files (not shown; "
                               f"nothing was written); {KEY_ADVICE}")
         if key_shaped(arg):
-            where = f"config key '{key}'" if key is not None else f"command-line argument {position}"
-            raise ArgenError(f"{where}: looks like an API key or token (not shown; nothing was written); {KEY_ADVICE}")
+            what = f"looks like an API key or token (not shown; nothing was written); {KEY_ADVICE}"
+            if key is not None:
+                raise ConfigError(key, what)  # the one format of a key's error (argen.errors)
+            raise ArgenError(f"command-line argument {position}: {what}")
 
 
 def _override(argv: Sequence[str], key: str) -> str | None:

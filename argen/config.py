@@ -1,5 +1,8 @@
 """Where the configs live, and small helpers every command uses on a composed config.
 
+A facade above the schema: the helpers themselves live in :mod:`argen.config_schema.base` (the
+schema's bottom layer), re-exported here so callers keep one import.
+
 The schema (one typed, checked dataclass per config group) is :mod:`argen.config_schema`;
 docs/config.md describes it. A training run is checked once, in the Hydra process, by
 :func:`argen.training.validation.validate_train_config`.
@@ -11,35 +14,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
-
+from argen.config_schema import DataConfig
+from argen.config_schema.base import CONF_DIR, REPO_ROOT, check_no_missing_values, resolve_config_path, to_plain
 from argen.data.scenarios import Scenario, bundled_path, load_scenarios
-from argen.errors import ConfigError
 
-
-def to_plain(node: Any) -> Any:
-    """A resolved plain-Python copy of a config node."""
-    if isinstance(node, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
-# The configs: inside the package when argen is installed from a wheel (setup.py ships conf/ as
-# argen/conf), else the repository's top-level conf/ (a source checkout or an editable install).
-CONF_DIR = str(_PACKAGE_DIR / "conf" if (_PACKAGE_DIR / "conf" / "train.yaml").is_file() else _PACKAGE_DIR.parent / "conf")
-# The directory holding conf/: relative paths in the config that are not found from the working
-# directory (e.g. hardware.accelerate_config: conf/accelerate/ddp.yaml) are looked up here.
-REPO_ROOT = Path(CONF_DIR).parent
-
-
-def resolve_config_path(value: Any) -> Path:
-    """A file named in the config: absolute as given; relative to the working directory if it
-    exists there, else relative to the repository root (so runs work from any directory)."""
-    path = Path(str(value)).expanduser()
-    if path.is_absolute() or path.exists():
-        return path.resolve() if path.exists() else path
-    return REPO_ROOT / path
+__all__ = [
+    "CONF_DIR",
+    "REPO_ROOT",
+    "check_no_missing_values",
+    "load_configured_scenarios",
+    "resolve_config_path",
+    "scenario_path",
+    "to_plain",
+]
 
 
 def scenario_path(data: Mapping[str, Any], split: str) -> Path:
@@ -50,15 +37,6 @@ def scenario_path(data: Mapping[str, Any], split: str) -> Path:
 def load_configured_scenarios(data: Any, split: str) -> list[Scenario]:
     """Load (and fully validate) the scenarios a command uses: a ``data`` node (mapping or a
     typed :class:`~argen.config_schema.DataConfig`)."""
-    from argen.config_schema import DataConfig  # same layer; imported here as it imports this module
-
     if not isinstance(data, DataConfig):
         data = DataConfig.parse(data)  # the one data.limit check
     return load_scenarios(scenario_path({"path": data.path}, split), data.limit)
-
-
-def check_no_missing_values(cfg: DictConfig) -> None:
-    """A mandatory value (``???``, e.g. ``model=local`` without ``model.path``) left unset."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ConfigError(missing[0], f"is required and has no value: add {missing[0]}=... on the command line")

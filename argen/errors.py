@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 #: Exit status of ``argen.train`` when training completed (its model is saved) but the
 #: end-of-training evaluation failed; the line before it gives the command that redoes it.
@@ -35,7 +36,15 @@ class ConfigError(ArgenError):
 
     def __init__(self, key: str, message: str):
         self.key = key
+        self.detail = message
         super().__init__(f"config key '{key}': {message}")
+
+    def within(self, key: str, inner_prefix: str, note: str) -> "ConfigError":
+        """This error re-keyed under ``key`` (``judge.batch_size`` of an audit judge becomes
+        ``eval.audit_judge_overrides.batch_size``), so the line names one key, never two."""
+        if self.key.startswith(inner_prefix + "."):
+            return ConfigError(f"{key}.{self.key[len(inner_prefix) + 1:]}", f"{self.detail} ({note})")
+        return ConfigError(key, f"{note}: {self.detail}")
 
 
 class DataError(ArgenError):
@@ -118,11 +127,27 @@ def environment_fault(exc: BaseException, where: str | Path | None = None) -> En
     return None
 
 
+def one_line(text: object) -> str:
+    """``text`` on one line: a message that quotes a library's multi-line text stays one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def format_error(err: BaseException, prog: str) -> str:
+    """The one line every entry point prints for a user-fixable error: ``PROG: error: MESSAGE``
+    (a ConfigError's message starts ``config key 'KEY': ``; a DataError's with ``FILE:LINE: ``)."""
+    return f"{prog}: error: {one_line(err)}"
+
+
+def report_and_exit(err: ArgenError, prog: str) -> NoReturn:
+    """Print :func:`format_error`'s line on stderr and exit with the error's status (no traceback)."""
+    print(format_error(err, prog), file=sys.stderr, flush=True)
+    raise SystemExit(err.exit_code) from None
+
+
 @contextlib.contextmanager
 def user_errors(prog: str = "argen") -> Iterator[None]:
     """Turn an :class:`ArgenError` into one line on stderr and its exit status (2; 74 for an EnvironmentFault)."""
     try:
         yield
     except ArgenError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(err.exit_code) from None
+        report_and_exit(err, prog)

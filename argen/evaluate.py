@@ -14,34 +14,31 @@ quiet_openmp()  # before torch loads
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, ListConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 from argen.config import CONF_DIR  # noqa: E402
 from argen.errors import ConfigError, user_errors  # noqa: E402
 
+if TYPE_CHECKING:
+    from argen.config_schema import EvaluateConfig
+
 log = logging.getLogger("argen.evaluate")
 
 
-def check_settings(cfg: DictConfig) -> None:
-    """Generation keys and the logging backend, each error naming its key."""
-    from argen.config_schema import LoggingConfig, is_int, is_number, positive_int
-
-    temp = cfg.get("temperature")
-    if not is_number(temp) or temp < 0:
-        raise ConfigError("temperature", f"must be a number >= 0 (0 = greedy), got {temp!r}")
-    for key in ("max_new_tokens", "batch_size"):
-        positive_int(cfg.get(key), key)
-    if not is_int(cfg.get("seed")):
-        raise ConfigError("seed", f"must be an integer, got {cfg.get('seed')!r}")
-    LoggingConfig.parse(cfg.logging)
+def check_settings(cfg: DictConfig) -> "EvaluateConfig":
+    """Every key of the evaluate root by type and range (:class:`~argen.config_schema.EvaluateConfig`),
+    and no API key written into the config; the first thing both modes do, before anything loads."""
     from argen.config import to_plain
+    from argen.config_schema import EvaluateConfig
     from argen.judges.redaction import refuse_key_shaped_values
 
-    refuse_key_shaped_values(to_plain(cfg))  # a key in a config file never reaches the run's files
+    # First: a key in a config file (under any key, known or not) never reaches the run's files.
+    refuse_key_shaped_values({k: to_plain(cfg[k]) for k in cfg if k != "hydra"})
+    return EvaluateConfig.parse(cfg)
 
 
 def resolve_checkpoint(value: Any) -> Path:
@@ -81,10 +78,9 @@ def run_compare(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``compare=[A,B,...]``: side-by-side report of finished evaluation run dirs into ``run_dir``."""
     from argen.evaluation.compare import compare_runs
 
-    dirs = cfg.compare
-    if not isinstance(dirs, (ListConfig, list)):
-        raise ConfigError("compare", f"must be a list of run dirs, e.g. compare=[RUN_A,RUN_B]; got {dirs!r}")
-    result = compare_runs([str(d) for d in dirs], run_dir, allow_mismatch=bool(cfg.get("compare_allow_mismatch", False)))
+    settings = check_settings(cfg)
+    assert settings.compare is not None  # main() sends only a comparison here
+    result = compare_runs(list(settings.compare), run_dir, allow_mismatch=settings.compare_allow_mismatch)
     for line in result["headlines"].values():
         print(f"argen.evaluate: {line}", flush=True)
     from argen.evaluation.audit import lift_headline
@@ -99,22 +95,22 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate everything, then generate, score and report into ``run_dir``."""
     from argen.config import load_configured_scenarios, scenario_path, to_plain
     from argen.models import check_cache_dir, check_model_config
-    from argen.scoring.build import build_scorer
+    from argen.scoring.build import scorer_from_settings
 
     # --- user-fixable problems first, before a model loads
-    check_settings(cfg)
-    checkpoint = resolve_checkpoint(cfg.checkpoint) if cfg.get("checkpoint") else None
+    typed = check_settings(cfg)
+    checkpoint = resolve_checkpoint(typed.checkpoint) if typed.checkpoint else None
     check_run_outputs(run_dir, {"data.path": scenario_path(cfg.data, "eval"), "checkpoint": checkpoint})
     if checkpoint is None:
         check_model_config(to_plain(cfg.model))
         check_cache_dir(to_plain(cfg.model))  # a model built or converted once needs a writable cache dir
     scenarios = load_configured_scenarios(cfg.data, "eval")
-    scorer = build_scorer(cfg)
+    scorer = scorer_from_settings(typed.judge, typed.rubric, typed.policy)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
     scorer.judge.preflight_lazy()
     from argen.evaluation.audit import build_audit_scorer
 
-    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    audit = build_audit_scorer(typed.audit, typed.rubric, main=scorer)
     if audit is not None:
         audit.judge.preflight_lazy()
 
@@ -128,8 +124,8 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
         setup_tracking(cfg, run_dir)
     settings = GenerationSettings(
-        temperature=float(cfg.temperature), max_new_tokens=int(cfg.max_new_tokens), batch_size=int(cfg.batch_size),
-        seed=int(cfg.seed), system_prompt=cfg.data.get("system_prompt"),
+        temperature=typed.temperature, max_new_tokens=typed.max_new_tokens, batch_size=typed.batch_size,
+        seed=typed.seed, system_prompt=typed.data.system_prompt if typed.data else None,
     )
     label = default_label(cfg, checkpoint)
     try:
@@ -142,7 +138,7 @@ def run_evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary = evaluate_model(
             model_path, scenarios, scorer, run_dir, settings, dtype=str(cfg.model.get("dtype", "float32")),
             checkpoint=str(checkpoint) if checkpoint else None, label=label,
-            data_path=scenario_path(cfg.data, "eval"), progress=bool(cfg.get("progress", True)), audit=audit,
+            data_path=scenario_path(cfg.data, "eval"), progress=typed.progress, audit=audit,
         )
         if tracking:
             from argen.evaluation.tracking import log_evaluation

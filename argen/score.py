@@ -1,7 +1,7 @@
 """Entry point: ``python -m argen.score input=FILE.jsonl output=OUT.jsonl [judge=...]``.
 
 Scores responses that already exist (another model's answers, a reference set) through the
-same judge -> policies -> rubric path as training and evaluation (:func:`build_scorer`). The
+same judge -> policies -> rubric path as training and evaluation (:func:`scorer_from_settings`). The
 whole input is validated before the judge sees anything; output rows are appended batch by
 batch, so a crash loses at most the batch in flight, and a re-run with the same output skips
 every row already there. docs/rubric.md describes the scores.
@@ -19,16 +19,18 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig
 
 from argen.config import CONF_DIR
-from argen.config_schema import positive_int
 from argen.errors import ArgenError, ConfigError, DataError, user_errors
 from argen.data.atomic import write_atomic
 from argen.data.jsonl import append_records, check_input_file, drop_torn_tail, iter_records, why_no_records, write_records
+
+if TYPE_CHECKING:
+    from argen.config_schema import ScoreConfig
 
 PROG = "argen.score"
 # Keys the score command writes into each row; an input field of the same name moves to "input".
@@ -176,21 +178,18 @@ def _batches(items: Sequence[InputRow], size: int) -> Iterator[Sequence[InputRow
         yield items[start : start + size]
 
 
-def check_settings(cfg: DictConfig) -> tuple[Path, Path]:
-    """The command's own keys, each error naming its key; returns (input, output)."""
-    usage = f"python -m {PROG} input=FILE.jsonl output=OUT.jsonl"
-    if not cfg.get("input"):
-        raise ConfigError("input", f"is required: {usage}")
-    if not cfg.get("output"):
-        raise ConfigError("output", f"is required: {usage}")
-    positive_int(cfg.get("batch_size"), "batch_size")
-    positive_int(cfg.get("limit"), "limit", allow_none=True)
-    src, out = Path(str(cfg.input)), Path(str(cfg.output))
+def check_settings(cfg: DictConfig) -> "ScoreConfig":
+    """Every key of the score root by type and range (:class:`~argen.config_schema.ScoreConfig`),
+    then the input file and the output paths; the first thing the command does."""
+    from argen.config_schema import ScoreConfig
+
+    settings = ScoreConfig.parse(cfg)
+    src, out = Path(settings.input), Path(settings.output)
     if not src.exists() and not src.is_symlink():
         raise DataError(src, "input file not found")
     check_input_file(src)  # a directory, a broken link or a device: say which
     check_output_paths(src, out)
-    return src, out
+    return settings
 
 
 def check_output_paths(src: Path, out: Path) -> None:
@@ -213,22 +212,23 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
     from argen.evaluation.summary import summarise
-    from argen.scoring.build import build_scorer
+    from argen.scoring.build import scorer_from_settings
     from argen.types import JudgeRequest
 
-    src, out = check_settings(cfg)
+    typed = check_settings(cfg)
+    src, out = Path(typed.input), Path(typed.output)
     every_row = read_inputs(src)
     from argen.data.run_lock import acquire_output_lock
 
     # One writer per output: a second would append the rows the first has not written yet again.
     lock = acquire_output_lock(out, is_dir=False, key="output", prog=PROG)
-    inputs = every_row[: cfg.get("limit") or None]
-    scorer = build_scorer(cfg)
+    inputs = every_row[: typed.limit]
+    scorer = scorer_from_settings(typed.judge, typed.rubric, typed.policy)
     # The key now; the server only when a verdict is not in the cache (a cached re-run needs none).
     scorer.judge.preflight_lazy()
     from argen.evaluation.audit import AUDIT_KEY, agreement, audit_batch, build_audit_scorer
 
-    audit = build_audit_scorer(cfg, cfg.get("audit_judge"), cfg.get("audit_judge_overrides"), main=scorer)
+    audit = build_audit_scorer(typed.audit, typed.rubric, main=scorer)
     if audit is not None:
         audit.judge.preflight_lazy()
     scored_by = {
@@ -242,12 +242,12 @@ def run_score(cfg: DictConfig) -> dict[str, Any]:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     # Checked against every input row: an earlier run may have had a larger limit.
-    done, dropped = resume_state(out, every_row, scored_by, bool(cfg.get("retry_errors", False)))
+    done, dropped = resume_state(out, every_row, scored_by, typed.retry_errors)
     pending = [r for r in inputs if r.line not in done]
     started = time.perf_counter()
     try:
-        with tqdm(total=len(pending), desc=PROG, unit="row", file=sys.stderr, disable=not cfg.get("progress", True)) as bar:
-            for batch in _batches(pending, int(cfg.batch_size)):
+        with tqdm(total=len(pending), desc=PROG, unit="row", file=sys.stderr, disable=not typed.progress) as bar:
+            for batch in _batches(pending, typed.batch_size):
                 requests = [JudgeRequest(r.prompt, r.response, r.tier, r.scope) for r in batch]
                 results = scorer.score_blocking(requests)
                 records = [res.to_record() for res in results]

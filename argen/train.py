@@ -34,7 +34,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from argen.config import CONF_DIR  # noqa: E402
-from argen.errors import ArgenError, ConfigError, DataError, EnvironmentFault, environment_fault, user_errors  # noqa: E402
+from argen.errors import ArgenError, ConfigError, DataError, EnvironmentFault, environment_fault, one_line, user_errors  # noqa: E402
 
 
 def _in_distributed_worker() -> bool:
@@ -82,7 +82,7 @@ def main(cfg: DictConfig) -> dict | None:
                     raise fault from caught
                 raise  # a user error: one line and exit status 2; anything else keeps its traceback
         # The sweep goes on: Hydra would end it on SystemExit and skip the summary on an exception.
-        print(f"argen.train: job {hydra_cfg.job.num} failed ({run_dir}): {err}", file=sys.stderr, flush=True)
+        print(f"argen.train: job {hydra_cfg.job.num} failed ({run_dir}): {one_line(err)}", file=sys.stderr, flush=True)
         return None
     evaluation = (summary or {}).get("evaluation")
     eval_error = evaluation.get("error") if isinstance(evaluation, dict) else None

@@ -8,6 +8,8 @@ import json
 import pytest
 
 from argen.errors import ConfigError
+from argen.config_schema import RubricConfig
+from argen.config_schema.audit import audit_judge_config
 from argen.evaluation.audit import AUDIT_KEY, agreement, audit_lift, build_audit_scorer, lift_headline
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
@@ -108,11 +110,11 @@ def test_agreeing_judges_raise_no_flag_and_a_gain_under_the_audit_only_is_named_
 def test_an_unknown_audit_option_names_its_key(tmp_path):
     cfg = compose("evaluate", ["audit_judge=nosuch"])
     with pytest.raises(ConfigError, match="audit_judge.*unknown judge option 'nosuch'.*heuristic"):
-        build_audit_scorer(cfg, cfg.audit_judge, cfg.audit_judge_overrides)
+        audit_judge_config(cfg.audit_judge, cfg.audit_judge_overrides, cfg.rubric)
     with pytest.raises(ConfigError, match="audit_judge_overrides"):
-        build_audit_scorer(cfg, None, ["base_url=http://x"])
+        audit_judge_config(None, ["base_url=http://x"], cfg.rubric)
     with pytest.raises(ConfigError, match="not key=value"):
-        build_audit_scorer(cfg, "local", ["justaword"])
+        audit_judge_config("local", ["justaword"], cfg.rubric)
 
 
 def test_training_refuses_a_bad_audit_judge_before_loading_anything(tmp_path):
@@ -167,7 +169,9 @@ def test_compare_shows_lift_under_both_judges_and_flags_reward_hacking(tmp_path)
         audit_srv.responder = displeased_by_training
         cfg = compose("evaluate", ["judge=local", *judge_overrides("judge.", main_srv, tmp_path, "train-judge")])
         scorer = build_scorer(cfg)
-        audit = build_audit_scorer(cfg, "local", judge_overrides("", audit_srv, tmp_path, "audit-judge"), main=scorer)
+        rubric = RubricConfig.parse(cfg.rubric)
+        audit_node = audit_judge_config("local", judge_overrides("", audit_srv, tmp_path, "audit-judge"), rubric)
+        audit = build_audit_scorer(audit_node, rubric, main=scorer)
         settings = GenerationSettings(temperature=0.0, max_new_tokens=32)
         for label, answers in (("base", BASE), ("trained", TRAINED)):
             identity = run_identity(scorer, settings, model="fixed")

@@ -43,6 +43,7 @@ from tests.conftest import REPO, cli_env, compose, run_cli
         (["completions.sample=0"], "completions.sample"),
         (["completions.every_n_steps=1.5"], "completions.every_n_steps"),
         (["seed=abc"], "seed"),
+        (["eval.audit_judge=nope"], "eval.audit_judge"),  # the option is read into the schema's typed node
     ],
 )
 def test_the_schema_refuses_a_bad_value_naming_its_key(overrides, key):
@@ -56,7 +57,7 @@ def test_the_schema_refuses_a_bad_value_naming_its_key(overrides, key):
     "overrides,key",
     [
         (["+judge.ideal_word=120"], "judge.ideal_word"),  # a key the judge class does not take
-        (["+judge.off_domain_share=0", "+judge.scope_model=false"], "judge"),  # the judge refuses the value
+        (["+judge.off_domain_share=0", "+judge.scope_model=false"], "judge.off_domain_share"),  # the judge refuses the value
         (["judge=openai", "judge.max_concurrency=0"], "judge.max_concurrency"),
         (["judge=local", "judge.base_url=localhost:8000"], "judge.base_url"),
         (["rubric.scope_factors.S0.S2=2"], "rubric.scope_factors.S0.S2"),
@@ -65,7 +66,6 @@ def test_the_schema_refuses_a_bad_value_naming_its_key(overrides, key):
         (["policy.exclude=[nope]"], "policy.exclude[0]"),
         (["policy.effects.major.multiply=3"], "policy.effects.major.multiply"),
         (["reward.functions.ahimsa._target_=argen.nope.Missing"], "reward.functions.ahimsa._target_"),
-        (["eval.audit_judge=nope"], "eval.audit_judge"),
     ],
 )
 def test_judge_rubric_policy_and_reward_builders_are_checked_by_the_one_validation(overrides, key):
@@ -166,3 +166,48 @@ def test_a_multi_process_run_with_a_bad_judge_rubric_or_policy_key_stops_before_
     status = (run_dir / "status.json").read_text()
     assert '"failed"' in status and key in status
     assert took < 120  # a few seconds of imports, never a training start
+
+
+# ---------------------------------------------------------------------------- grpo tables (issue 27)
+def test_grpo_ranges_and_choices_name_real_fields_and_trl_s_own_values():
+    """The tables stay honest: each key is a GRPOConfig field, each loss type is one TRL's help
+    text lists, and every value the shipped grpo options set passes."""
+    import dataclasses
+
+    import yaml
+    from trl import GRPOConfig
+
+    from argen.config import CONF_DIR
+    from argen.config_schema.grpo import GRPO_CHOICES, GRPO_RANGES, check_grpo_value, grpo_field_types
+
+    fields = grpo_field_types()
+    assert [k for k in (*GRPO_RANGES, *GRPO_CHOICES) if k not in fields] == []
+    help_text = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(GRPOConfig)}
+    for key in ("loss_type", "importance_sampling_level", "multi_objective_aggregation", "vllm_mode"):
+        for choice in GRPO_CHOICES[key]:
+            assert f"'{choice}'" in help_text[key], (key, choice)
+    for path in sorted(Path(CONF_DIR, "grpo").glob("*.yaml")):
+        for key, value in yaml.safe_load(path.read_text()).items():
+            if key in fields:
+                check_grpo_value(key, value)
+
+
+def test_check_type_reads_typing_annotations():
+    import enum
+    from typing import Literal
+
+    from argen.config_schema.values import check_type
+
+    class Kind(enum.Enum):
+        A = "a"
+
+    accepted = [(3, int), (3, float), (0.5, float), (None, int | None), ("a", Kind | str), (True, bool),
+                (["x"], list[str]), ({"k": 1}, dict), ("x", Literal["x", "y"]), (object(), type(None) | object)]
+    refused = [(True, int), (1.5, int), (float("nan"), float), ("abc", float), ("maybe", bool), (1, bool),
+               ("b", Kind | str), (None, int), ([1], list[str]), ("z", Literal["x", "y"])]
+    for value, annotation in accepted:
+        check_type(value, annotation, "k")
+    for value, annotation in refused:
+        with pytest.raises(ConfigError) as caught:
+            check_type(value, annotation, "grpo.k")
+        assert caught.value.key == "grpo.k" and "must be" in str(caught.value)

@@ -112,3 +112,151 @@ def test_readme_states_this_order():
         for level, members in enumerate(LAYERS)
     ]
     assert stated == short
+
+
+def _resolve(target: str, modules: set[str]) -> str | None:
+    """The longest module of the package that ``target`` names (``argen.a.b.C`` -> ``argen.a.b``)."""
+    while target and target not in modules:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, dict[str, str]]:
+    """module -> {imported argen module: "file:line" of the import}, every import (top-level or
+    inside a function). ``from argen.x import y`` points at ``argen.x.y`` when that is a module,
+    else at ``argen.x``. A package does not implicitly depend on its parent: Python imports the
+    parent first, but only a written import can close a cycle."""
+    paths = {_module_name(p): p for p in sorted(package.rglob("*.py"))}
+    modules = set(paths)
+    graph: dict[str, dict[str, str]] = {}
+    for name, path in paths.items():
+        rel = str(path.relative_to(ROOT))
+        edges: dict[str, str] = {}
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.split(".")[0] == "argen"]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.split(".")[0] == "argen":
+                    targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                               for a in node.names]
+            for target in targets:
+                resolved = _resolve(target, modules)
+                if resolved and resolved != name:
+                    edges.setdefault(resolved, f"{rel}:{node.lineno}")
+        graph[name] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """Cycles of a graph (each as [a, b, ..., a]); one per strongly connected component is
+    enough to name the problem, and after it is removed the next run names the next."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(node: str, stack: list[str], on_stack: set[str]) -> None:
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, {})):
+            if nxt in on_stack:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                if not any(set(cycle) == set(c) for c in found):
+                    found.append(cycle)
+            elif nxt not in done:
+                visit(nxt, stack, on_stack)
+        stack.pop()
+        on_stack.discard(node)
+        done.add(node)
+
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [], set())
+    return found
+
+
+def import_cycles(package: Path = PACKAGE) -> list[str]:
+    """Every import cycle under ``package``, between modules and between the top-level parts of
+    argen (``argen.config`` vs the ``argen.config_schema`` package), each named with the file and
+    line of every import that closes it."""
+    graph = import_graph(package)
+    problems = []
+    for cycle in _cycles(graph):
+        steps = [f"{a} ({graph[a][b]})" for a, b in zip(cycle, cycle[1:])]
+        problems.append("module import cycle: " + " -> ".join(steps) + f" -> {cycle[-1]}")
+
+    def top(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    parts: dict[str, dict[str, str]] = {}
+    for module, edges in graph.items():
+        for target, where in edges.items():
+            if top(target) != top(module):
+                parts.setdefault(top(module), {}).setdefault(top(target), where)
+    for cycle in _cycles(parts):
+        steps = [f"{a} ({parts[a][b]})" for a, b in zip(cycle, cycle[1:])]
+        problems.append("package import cycle: " + " -> ".join(steps) + f" -> {cycle[-1]}")
+    return problems
+
+
+def test_no_import_cycles():
+    assert import_cycles() == []
+
+
+def test_an_import_cycle_is_named(tmp_path):
+    """A cycle closed by an import inside a function is found and named with file and line."""
+    pkg = tmp_path / "argen"
+    (pkg / "schema").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text("def f():\n    from argen.schema import Data\n")
+    (pkg / "schema" / "__init__.py").write_text("from argen.schema.values import v\n")
+    (pkg / "schema" / "values.py").write_text("import json\nfrom argen.config import to_plain\n")
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        problems = import_cycles(pkg)
+    finally:
+        ROOT = saved
+    assert problems == [
+        "module import cycle: argen.config (argen/config.py:2) -> argen.schema (argen/schema/__init__.py:1) -> "
+        "argen.schema.values (argen/schema/values.py:2) -> argen.config",
+        "package import cycle: argen.config (argen/config.py:2) -> argen.schema (argen/schema/values.py:2) -> argen.config",
+    ]
+
+
+# Modules below the entry points that still read a composed config with omegaconf, each with the
+# reason. Everything else receives typed nodes (argen.config_schema); the schema and argen.config
+# are where composed configs become typed ones.
+OMEGACONF_ALLOWED = {
+    "argen.data.outputs": "a Hydra callback (WritableRunDir) reads the hydra node before the run starts",
+    "argen.training.resume": "composes the resumed config: the saved config.yaml merged with the new overrides",
+    "argen.training.runner": "writes the run's resolved config.yaml (to_yaml of the plain config)",
+    "argen.evaluation.end_of_training": "next step: reads a finished run's saved config.yaml (redo of its evaluation)",
+}
+SCHEMA = ("argen.config", "argen.config_schema")
+
+
+def omegaconf_users(package: Path = PACKAGE) -> list[str]:
+    """Modules below the entry points (and outside the schema) that import omegaconf, file:line."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = _module_name(path)
+        owner = _owner(name)
+        if owner is None or owner[0] == 0 or any(name == s or name.startswith(s + ".") for s in SCHEMA):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "omegaconf" for n in names):
+                found.append(f"{name} ({path.relative_to(ROOT)}:{node.lineno})")
+                break
+    return found
+
+
+def test_composed_configs_stay_at_the_entry_points_and_the_schema():
+    """DictConfig is read by the entry points and the schema; the layers below take typed nodes."""
+    unexpected = [u for u in omegaconf_users() if u.split(" ")[0] not in OMEGACONF_ALLOWED]
+    assert unexpected == []
+    still = {u.split(" ")[0] for u in omegaconf_users()}
+    assert set(OMEGACONF_ALLOWED) <= still, f"no longer imports omegaconf, drop from OMEGACONF_ALLOWED: {set(OMEGACONF_ALLOWED) - still}"

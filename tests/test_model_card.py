@@ -12,6 +12,8 @@ import json
 import pytest
 import yaml
 
+from argen.config_schema import RubricConfig
+from argen.config_schema.audit import audit_judge_config
 from argen.evaluation.audit import build_audit_scorer
 from argen.evaluation.generation import GenerationSettings
 from argen.evaluation.harness import fixed_responder, run_evaluation, run_identity
@@ -39,7 +41,9 @@ def audited_pair(tmp_path_factory):
         audit_srv.responder = displeased_by_training
         cfg = compose("evaluate", ["judge=heuristic"])
         scorer = build_scorer(cfg)
-        audit = build_audit_scorer(cfg, "local", judge_overrides("", audit_srv, tmp_path, "audit-judge"), main=scorer)
+        rubric = RubricConfig.parse(cfg.rubric)
+        audit_node = audit_judge_config("local", judge_overrides("", audit_srv, tmp_path, "audit-judge"), rubric)
+        audit = build_audit_scorer(audit_node, rubric, main=scorer)
         settings = GenerationSettings(temperature=0.0, max_new_tokens=32)
         for label, answers in (("base", BASE), ("trained", TRAINED)):
             identity = run_identity(scorer, settings, model="fixed")

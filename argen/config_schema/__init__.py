@@ -13,24 +13,26 @@ run from :func:`argen.training.validation.validate_train_config`, still in the H
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from omegaconf import DictConfig
 
-from argen.config import check_no_missing_values, to_plain
+from argen.config_schema.audit import AuditJudge, audit_judge_config
+from argen.config_schema.base import check_no_missing_values, to_plain
+from argen.config_schema.commands import EvaluateConfig, ScoreConfig
 from argen.config_schema.grpo import (
     ARGEN_GRPO_KEYS, BETA_KINDS, MANAGED_GRPO_FIELDS, VLLM_MODES, BetaScheduleConfig, GrpoConfig, grpo_config_fields,
 )
 from argen.config_schema.machine import (
-    LAUNCHERS, MODEL_DTYPES, MODEL_SOURCES, HardwareConfig, ModelConfig, launched_world_size,
+    LAUNCHERS, MODEL_DTYPES, MODEL_SOURCES, HardwareConfig, LoraSettings, ModelConfig, launched_world_size,
 )
 from argen.config_schema.reward import ABLATIONS, ADAPT_DEFAULTS, PRINCIPLE_NAMES, REWARD_MODES, AdaptConfig, RewardConfig
 from argen.config_schema.run import LOGGING_BACKENDS, WANDB_MODES, CompletionsConfig, DataConfig, EvalConfig, LoggingConfig
 from argen.config_schema.scoring import (
     ON_ERROR, RUBRIC_MODES, SCORER_KEYS, JudgeConfig, PolicyConfig, RubricConfig, ScorerConfig,
 )
-from argen.config_schema.values import is_int, is_number, non_negative_int, one_of, positive_int
+from argen.config_schema.values import boolean, check_type, is_int, is_number, non_negative_int, one_of, positive_int
 from argen.errors import ConfigError
 
 
@@ -74,19 +76,22 @@ class TrainConfig:
         seed = cfg.get("seed", 42)
         if not is_int(seed):
             raise ConfigError("seed", f"must be an integer, got {seed!r}")
+        rubric = RubricConfig.parse(cfg["rubric"], reward.ablation)
+        if ev.at_end:  # the audit judge scores the end-of-training evaluation only
+            ev = replace(ev, audit=audit_judge_config(ev.audit_judge, ev.audit_judge_overrides, rubric, key="eval.audit_judge"))
         return cls(
             model=model, reward=reward, grpo=grpo, hardware=hardware, judge=JudgeConfig.parse(cfg["judge"]),
-            rubric=RubricConfig.parse(cfg["rubric"], reward.ablation), policy=PolicyConfig.parse(cfg.get("policy")),
+            rubric=rubric, policy=PolicyConfig.parse(cfg.get("policy")),
             data=DataConfig.parse(cfg["data"]), logging=log, eval=ev, completions=completions, seed=int(seed),
-            resume=to_plain(cfg.get("resume", False)), resume_allow_changes=bool(cfg.get("resume_allow_changes", False)),
+            resume=to_plain(cfg.get("resume", False)), resume_allow_changes=boolean(cfg.get("resume_allow_changes", False), "resume_allow_changes"),
         )
 
 
 __all__ = [
-    "ABLATIONS", "ADAPT_DEFAULTS", "ARGEN_GRPO_KEYS", "BETA_KINDS", "LAUNCHERS", "LOGGING_BACKENDS", "MANAGED_GRPO_FIELDS",
+    "ABLATIONS", "ADAPT_DEFAULTS", "ARGEN_GRPO_KEYS", "AuditJudge", "audit_judge_config", "BETA_KINDS", "LAUNCHERS", "LOGGING_BACKENDS", "MANAGED_GRPO_FIELDS",
     "MODEL_DTYPES", "MODEL_SOURCES", "ON_ERROR", "PRINCIPLE_NAMES", "REWARD_MODES", "RUBRIC_MODES", "SCORER_KEYS",
-    "VLLM_MODES", "WANDB_MODES", "AdaptConfig", "BetaScheduleConfig", "CompletionsConfig", "DataConfig", "EvalConfig",
+    "VLLM_MODES", "WANDB_MODES", "AdaptConfig", "BetaScheduleConfig", "CompletionsConfig", "DataConfig", "EvalConfig", "EvaluateConfig",
     "GrpoConfig", "HardwareConfig", "JudgeConfig", "LoggingConfig", "ModelConfig", "PolicyConfig", "RewardConfig",
-    "RubricConfig", "ScorerConfig", "TrainConfig", "grpo_config_fields", "is_int", "is_number", "launched_world_size",
+    "RubricConfig", "ScoreConfig", "ScorerConfig", "TrainConfig", "LoraSettings", "boolean", "check_type", "grpo_config_fields", "is_int", "is_number", "launched_world_size",
     "non_negative_int", "one_of", "positive_int",
 ]

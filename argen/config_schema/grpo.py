@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-from argen.config import to_plain
-from argen.config_schema.values import _frozen, _mapping, is_number, one_of
+from argen.config_schema.base import to_plain
+from argen.config_schema.values import Range, _frozen, _mapping, check_type, in_range, is_number, one_of
 from argen.errors import ConfigError
 
 # GRPOConfig fields the framework sets from other groups: a user setting them under grpo.* would be
@@ -21,6 +22,8 @@ MANAGED_GRPO_FIELDS = {
     "gradient_checkpointing": "model.gradient_checkpointing", "activation_checkpointing": "model.gradient_checkpointing",
     # The policy's dtype and device (argen.models.policy_init_kwargs).
     "model_init_kwargs": "model.dtype",
+    # Set by argen.training.grpo_args: the data order follows the run's seed, the console is ArGen's.
+    "data_seed": "seed", "disable_tqdm": "logging.verbose (ArGen's console)",
 }
 # ArGen's own keys under grpo (not GRPOConfig fields): split off into typed fields, never passed to TRL.
 ARGEN_GRPO_KEYS = ("beta_schedule",)
@@ -28,12 +31,80 @@ BETA_KINDS = ("constant", "linear", "cosine")
 VLLM_MODES = ("colocate", "server")
 
 
+# Ranges ArGen knows for the numeric GRPOConfig fields a user sets (TRL checks few of them, and
+# late: after the model has loaded). The type of every field comes from TRL's own annotations.
+GRPO_RANGES: Mapping[str, Range] = MappingProxyType({
+    "learning_rate": Range(0, low_open=True),
+    "beta": Range(0),
+    "num_generations": Range(2),  # GRPO compares completions within a group
+    "per_device_train_batch_size": Range(1),
+    "gradient_accumulation_steps": Range(1),
+    "steps_per_generation": Range(1),
+    "generation_batch_size": Range(1),
+    "max_completion_length": Range(1),
+    "temperature": Range(0, low_open=True),  # transformers refuses <= 0 at the first generation
+    "top_p": Range(0, 1, low_open=True),
+    "top_k": Range(0),
+    "min_p": Range(0, 1),
+    "repetition_penalty": Range(0, low_open=True),
+    "max_steps": Range(1, also=(-1,)),  # -1: train for num_train_epochs
+    "num_train_epochs": Range(0, low_open=True),
+    "warmup_steps": Range(0),
+    "epsilon": Range(0),
+    "epsilon_high": Range(0),
+    "delta": Range(0, low_open=True),
+    "num_iterations": Range(1),
+    "logging_steps": Range(0, low_open=True),
+    "save_steps": Range(0, low_open=True),
+    "eval_steps": Range(0, low_open=True),
+    "save_total_limit": Range(1),
+    "weight_decay": Range(0),
+    "max_grad_norm": Range(0),
+    "adam_beta1": Range(0, 1, high_open=True),
+    "adam_beta2": Range(0, 1, high_open=True),
+    "adam_epsilon": Range(0, low_open=True),
+    "vllm_gpu_memory_utilization": Range(0, 1, low_open=True),
+    "vllm_max_model_length": Range(1),
+    "vllm_tensor_parallel_size": Range(1),
+    "num_completions_to_print": Range(0),
+})
+# Plain-``str`` GRPOConfig fields that take one of a few values (TRL raises on a wrong one only
+# inside the training loop, or never). Each set is stated in the field's help text.
+GRPO_CHOICES: Mapping[str, tuple[Any, ...]] = MappingProxyType({
+    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "scale_rewards": ("group", "batch", "none", True, False),  # TRL maps true/false to group/none
+    "vllm_mode": VLLM_MODES,
+    "importance_sampling_level": ("token", "sequence"),
+    "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
+})
+
+
 @functools.lru_cache(maxsize=1)
-def grpo_config_fields() -> frozenset[str]:
-    """Names GRPOConfig accepts (importing trl is slow-ish but loads no model)."""
+def grpo_field_types() -> Mapping[str, Any]:
+    """Every GRPOConfig field and its type, resolved from TRL's (and transformers') own annotations
+    (importing trl is slow-ish but loads no model)."""
     from trl import GRPOConfig
 
-    return frozenset(f.name for f in dataclasses.fields(GRPOConfig))
+    return MappingProxyType(typing.get_type_hints(GRPOConfig))
+
+
+def grpo_config_fields() -> frozenset[str]:
+    """Names GRPOConfig accepts."""
+    return frozenset(grpo_field_types())
+
+
+def check_grpo_value(key: str, value: Any) -> Any:
+    """One GRPOConfig field's value: TRL's type, then ArGen's choices and range; a ConfigError on ``grpo.<key>``."""
+    name = f"grpo.{key}"
+    if key in GRPO_CHOICES:
+        if not any(value == c and type(value) is type(c) for c in GRPO_CHOICES[key]):
+            shown = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in GRPO_CHOICES[key])
+            raise ConfigError(name, f"must be one of {shown}, got {value!r}")
+        return value
+    check_type(value, grpo_field_types()[key], name)
+    if key in GRPO_RANGES:
+        in_range(value, GRPO_RANGES[key], name)
+    return value
 
 
 @dataclass(frozen=True)
@@ -125,7 +196,7 @@ class GrpoConfig:
 
     @classmethod
     def parse(cls, node: Any, num_processes: int) -> "GrpoConfig":
-        """Known field names, beta >= 0, learning rate > 0, and TRL's batch arithmetic."""
+        """Known field names, each value by TRL's type and ArGen's range, and TRL's batch arithmetic."""
         grpo = _mapping(node, "grpo")
         known = grpo_config_fields()
         for key in grpo:
@@ -136,17 +207,12 @@ class GrpoConfig:
             if key in MANAGED_GRPO_FIELDS:
                 raise ConfigError(f"grpo.{key}", f"is set by ArGen from {MANAGED_GRPO_FIELDS[key]}; do not set it here")
         trl = {k: v for k, v in grpo.items() if k not in ARGEN_GRPO_KEYS}
+        for key, value in trl.items():  # every key by TRL's own type first, then its range
+            check_grpo_value(key, value)
         beta = trl.get("beta", 0.0)
-        if beta is None or beta < 0:
-            raise ConfigError("grpo.beta", f"must be >= 0, got {beta}")
-        lr = trl.get("learning_rate", 1e-6)
-        if lr is None or lr <= 0:
-            raise ConfigError("grpo.learning_rate", f"must be > 0, got {lr}")
+        if beta is None:
+            raise ConfigError("grpo.beta", "must be a number >= 0, got None")
         _check_batches(trl, num_processes)
-        if trl.get("max_completion_length", 1) is not None and int(trl.get("max_completion_length", 1)) < 1:
-            raise ConfigError("grpo.max_completion_length", "must be >= 1")
-        if trl.get("use_vllm", False):
-            one_of(trl.get("vllm_mode", "colocate"), VLLM_MODES, "grpo.vllm_mode")
         _check_hub(trl)
         schedule = BetaScheduleConfig.parse(grpo.get("beta_schedule"), beta)
         return cls(trl=_frozen(trl), beta_schedule=schedule)
@@ -163,12 +229,9 @@ def _check_hub(grpo: Mapping[str, Any]) -> None:
 
 
 def _check_batches(grpo: Mapping[str, Any], num_processes: int) -> None:
-    num_generations = int(grpo.get("num_generations", 8))
-    if num_generations < 2:
-        raise ConfigError("grpo.num_generations", f"must be >= 2 (GRPO compares completions within a group), got {num_generations}")
-    per_device = int(grpo.get("per_device_train_batch_size", 8))
-    if per_device < 1:
-        raise ConfigError("grpo.per_device_train_batch_size", f"must be >= 1, got {per_device}")
+    # Types and ranges are checked (check_grpo_value); num_generations null is TRL's default 8.
+    num_generations = grpo.get("num_generations") or 8
+    per_device = grpo.get("per_device_train_batch_size", 8)
     global_batch = per_device * num_processes
     steps_per_gen = grpo.get("steps_per_generation") or grpo.get("gradient_accumulation_steps", 1)
     gen_batch = grpo.get("generation_batch_size")

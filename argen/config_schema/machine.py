@@ -8,13 +8,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argen.config import REPO_ROOT, resolve_config_path
-from argen.config_schema.values import _frozen, _mapping, is_int, one_of
+from argen.config_schema.base import REPO_ROOT, resolve_config_path
+from argen.config_schema.values import _frozen, _mapping, boolean, is_int, is_number, one_of
 from argen.errors import ConfigError
 from argen.runtime import slurm_step, world_size
 
 MODEL_SOURCES = ("hub", "local", "packaged_gguf", "tiny")
 MODEL_DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """``model.lora_config``: peft's LoraConfig for the policy (used when ``model.lora`` is true,
+    checked whether or not it is, so a later ``model.lora=true`` never meets a bad value)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+
+    @classmethod
+    def parse(cls, node: Any) -> "LoraSettings":
+        """Every key typed and in range; an unknown key is refused."""
+        prefix = "model.lora_config"
+        lc = _mapping(node, prefix)
+        unknown = sorted(set(lc) - set(LORA_KEYS))
+        if unknown:
+            raise ConfigError(f"{prefix}.{unknown[0]}", f"is not a LoRA setting ({', '.join(LORA_KEYS)})")
+        r, alpha, dropout = lc.get("r", cls.r), lc.get("alpha", cls.alpha), lc.get("dropout", cls.dropout)
+        if not is_int(r) or r < 1:
+            raise ConfigError(f"{prefix}.r", f"must be an integer >= 1 (the adapters' rank), got {r!r}")
+        if not is_int(alpha) or alpha < 1:
+            raise ConfigError(f"{prefix}.alpha", f"must be an integer >= 1 (peft's lora_alpha), got {alpha!r}")
+        if not is_number(dropout) or not 0 <= dropout < 1:
+            raise ConfigError(f"{prefix}.dropout", f"must be a number >= 0 and < 1, got {dropout!r}")
+        targets = lc.get("target_modules", cls.target_modules)
+        if isinstance(targets, str) and targets.strip():
+            modules: str | tuple[str, ...] = targets
+        elif isinstance(targets, list) and targets and all(isinstance(t, str) and t.strip() for t in targets):
+            modules = tuple(targets)
+        else:
+            raise ConfigError(f"{prefix}.target_modules", "must be a module name pattern (all-linear) or a non-empty list "
+                              f"of module names, got {targets!r}")
+        return cls(r=int(r), alpha=int(alpha), dropout=float(dropout), target_modules=modules)
 
 
 @dataclass(frozen=True)
@@ -26,7 +65,7 @@ class ModelConfig:
     path: str | None
     dtype: str
     lora: bool
-    lora_config: Mapping[str, Any]
+    lora_config: LoraSettings
     gradient_checkpointing: bool
     # Every key of the node, the source-specific ones included (gguf_package, hidden_size, ...).
     node: Mapping[str, Any]
@@ -67,12 +106,12 @@ class ModelConfig:
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigError(f"model.{key}", f"must be a non-empty string or null, got {value!r}")
             card[key] = value
-        merge = m.get("merge_for_generation", True)
-        if not isinstance(merge, bool):
-            raise ConfigError("model.merge_for_generation", f"must be true or false, got {merge!r}")
+        merge = boolean(m.get("merge_for_generation", True), "model.merge_for_generation")
         return cls(name=str(m.get("name")), source=str(source), path=None if m.get("path") is None else str(m["path"]),
-                   dtype=str(m["dtype"]), lora=bool(m.get("lora")), lora_config=_frozen(_mapping(m.get("lora_config"), "model.lora_config")),
-                   gradient_checkpointing=bool(m.get("gradient_checkpointing", False)), node=_frozen(m),
+                   dtype=str(m["dtype"]), lora=boolean(m.get("lora", False), "model.lora"),
+                   lora_config=LoraSettings.parse(m.get("lora_config")),
+                   gradient_checkpointing=boolean(m.get("gradient_checkpointing", False), "model.gradient_checkpointing"),
+                   node=_frozen(m),
                    merge_for_generation=merge, **card)
 
 
@@ -154,6 +193,7 @@ class HardwareConfig:
         machines = hw.get("num_machines", 1)
         if not is_int(machines) or machines < 1:
             raise ConfigError("hardware.num_machines", f"must be a positive integer, got {machines!r}")
+        use_cpu = boolean(hw.get("use_cpu", False), "hardware.use_cpu")
         launcher = hw.get("launcher") or "none"
         if launcher == "external":
             # What earlier versions recorded for a run under an outside launcher: resuming such a run
@@ -181,8 +221,9 @@ class HardwareConfig:
             raise ConfigError("hardware.accelerate_config", f"file {cfg_file} does not exist (looked in {Path.cwd()} and {REPO_ROOT})")
         placement = _machines(hw, int(machines), str(launcher), launched, environ)
         return cls(name=str(hw.get("name")), num_processes=int(n), launcher=str(launcher),
-                   accelerate_config=str(cfg_file) if cfg_file else None, use_cpu=bool(hw.get("use_cpu", False)),
-                   bf16=bool(hw.get("bf16", False)), allow_more_processes_than_gpus=bool(hw.get("allow_more_processes_than_gpus", False)),
+                   accelerate_config=str(cfg_file) if cfg_file else None, use_cpu=use_cpu, bf16=boolean(hw.get("bf16", False), "hardware.bf16"),
+                   allow_more_processes_than_gpus=boolean(hw.get("allow_more_processes_than_gpus", False),
+                                                          "hardware.allow_more_processes_than_gpus"),
                    launched=launched, num_machines=int(machines), **placement)
 
     @property

@@ -94,6 +94,8 @@ class RewardConfig:
         for key in ("target", "step", "floor"):
             if not is_number(settings[key]):
                 raise ConfigError(f"reward.adapt.{key}", f"must be a number, got {settings[key]!r}")
+        if not 0 <= settings["target"] <= 1:
+            raise ConfigError("reward.adapt.target", f"must be in [0, 1] (a fraction of scenarios), got {settings['target']}")
         if settings["step"] <= 0:
             raise ConfigError("reward.adapt.step", f"must be > 0, got {settings['step']}")
         if not 0 <= settings["floor"] < 1:

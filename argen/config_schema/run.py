@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
-from argen.config_schema.values import _mapping, is_number, non_negative_int, one_of, positive_int
+from argen.config_schema.values import _mapping, boolean, is_number, non_negative_int, one_of, positive_int
 from argen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from argen.config_schema.audit import AuditJudge
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -71,6 +75,9 @@ class EvalConfig:
     audit_judge_overrides: Any
     require_path: bool = False
 
+    # The audit judge's typed node, resolved against the run's rubric by TrainConfig.parse.
+    audit: "AuditJudge | None" = None
+
     @property
     def scenarios(self) -> DataConfig:
         """The evaluation scenarios, as a data node (null path: the bundled eval set)."""
@@ -84,6 +91,8 @@ class EvalConfig:
     @classmethod
     def parse(cls, node: Any) -> "EvalConfig":
         ev = _mapping(node, "eval")
+        for key in ("at_end", "require_path"):
+            boolean(ev.get(key, False), f"eval.{key}")
         ints = {key: positive_int(ev.get(key), f"eval.{key}", allow_none=True) for key in ("limit", "max_new_tokens", "batch_size")}
         every = non_negative_int(ev.get("every_n_steps", 0), "eval.every_n_steps")
         if ev.get("require_path") and not ev.get("path") and (ev.get("at_end") or every):
@@ -98,10 +107,10 @@ class EvalConfig:
             raise ConfigError("eval.periodic_limit", f"{periodic} is more than eval.limit ({limit}), the scenarios loaded for evaluation "
                               f"(set eval.periodic_limit={limit} or null, or eval.every_n_steps=0)")
         audit = ev.get("audit_judge")
-        return cls(at_end=bool(ev.get("at_end", False)), path=str(ev["path"]) if ev.get("path") else None, limit=limit,
+        return cls(at_end=boolean(ev.get("at_end", False), "eval.at_end"), path=str(ev["path"]) if ev.get("path") else None, limit=limit,
                    max_new_tokens=ints["max_new_tokens"], temperature=float(temp), batch_size=ints["batch_size"],
                    every_n_steps=every, periodic_limit=periodic, audit_judge=None if audit is None else str(audit),
-                   audit_judge_overrides=ev.get("audit_judge_overrides"), require_path=bool(ev.get("require_path", False)))
+                   audit_judge_overrides=ev.get("audit_judge_overrides"), require_path=boolean(ev.get("require_path", False), "eval.require_path"))
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from argen.errors import ArgenError, ConfigError
+from argen.errors import ArgenError, ConfigError, report_and_exit
 
 
 def _refusal(directory: Path) -> str | None:
@@ -147,8 +146,7 @@ class WritableRunDir(Callback):
         try:
             check_writable_dir(str(value), key)
         except ArgenError as err:
-            print(f"{self.prog}: error: {err}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+            report_and_exit(err, self.prog)
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir")

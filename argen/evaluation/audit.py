@@ -15,16 +15,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
-
-from argen.config import CONF_DIR
+from argen.config_schema import PolicyConfig, RubricConfig
+from argen.config_schema.audit import AuditJudge, audit_error, judge_options
 from argen.errors import ConfigError
 from argen.scoring.pipeline import ScoredResponse, Scorer
 from argen.types import PRINCIPLES, JudgeRequest
 
-CONF_JUDGE_DIR = Path(CONF_DIR) / "judge"
+if TYPE_CHECKING:
+    from argen.config_schema import TrainConfig
+
 AUDIT_KEY = "audit"
 SCORE_KEYS = (*PRINCIPLES, "combined")
 # A change smaller than this is "no change" (scores are rounded to 4 places in rows).
@@ -33,90 +34,29 @@ EXCERPT = 300
 
 
 # ---------------------------------------------------------------------------- building the judge
-def judge_options() -> list[str]:
-    """The judge options a user can name (``conf/judge/*.yaml``)."""
-    return sorted(p.stem for p in CONF_JUDGE_DIR.glob("*.yaml"))
-
-
-def _load_option(option: str, key: str, seen: tuple[str, ...] = ()) -> DictConfig:
-    path = CONF_JUDGE_DIR / f"{option}.yaml"
-    if not option or "/" in option or not path.is_file():
-        raise ConfigError(key, f"unknown judge option {option!r}; choose one of {', '.join(judge_options())}")
-    if option in seen:
-        raise ConfigError(key, f"judge option {option!r} includes itself")
-    raw = OmegaConf.load(path)
-    defaults = raw.pop("defaults", None) or []
-    node = OmegaConf.create({})
-    self_done = False
-    for entry in defaults:  # the judge group's own defaults: other judge options and _self_
-        if entry == "_self_":
-            node = OmegaConf.merge(node, raw)
-            self_done = True
-        else:
-            node = OmegaConf.merge(node, _load_option(str(entry), key, (*seen, option)))
-    return OmegaConf.merge(node, raw) if not self_done else node  # type: ignore[return-value]
-
-
-def _override_node(value: Any, key: str) -> DictConfig | None:
-    """Settings for the audit judge's node: a mapping (``+KEY.base_url=...`` on the command line)
-    or a list of ``key=value`` strings."""
-    if value is None or (hasattr(value, "__len__") and len(value) == 0):
-        return None
-    if isinstance(value, (DictConfig, Mapping)):
-        plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else dict(value)
-        return OmegaConf.create(plain)
-    if isinstance(value, (ListConfig, list, tuple)):
-        items = [str(v) for v in value]
-        for item in items:
-            if "=" not in item or not item.split("=", 1)[0].strip():
-                raise ConfigError(key, f"entry {item!r} is not key=value")
-        return OmegaConf.from_dotlist(items)
-    raise ConfigError(key, f"must be a mapping (+{key}.base_url=...) or a list of key=value strings, got {value!r}")
-
-
-def audit_judge_node(cfg: Mapping[str, Any], option: str, overrides: Any = None, *, key: str = "audit_judge") -> dict[str, Any]:
-    """The audit judge's config node: the option's file, then ``overrides``, resolved against ``cfg``'s rubric."""
-    node = _load_option(str(option), key)
-    extra = _override_node(overrides, f"{key}_overrides")
-    if extra is not None:
-        node = OmegaConf.merge(node, extra)
-    rubric = cfg["rubric"]
-    root = OmegaConf.create({"rubric": OmegaConf.to_container(rubric, resolve=True) if isinstance(rubric, DictConfig) else dict(rubric),
-                             "judge": node})
-    try:
-        return OmegaConf.to_container(root, resolve=True)["judge"]  # type: ignore[index,return-value]
-    except Exception as exc:  # an interpolation the option cannot resolve here
-        raise ConfigError(key, f"cannot resolve judge option {option!r}: {exc}") from None
-
-
-def build_audit_scorer(
-    cfg: Mapping[str, Any], option: str | None, overrides: Any = None, *, key: str = "audit_judge", main: Scorer | None = None
-) -> Scorer | None:
-    """A scorer with the audit judge, the same rubric and policies as ``main`` (None when no option).
+def build_audit_scorer(audit: AuditJudge | None, rubric: RubricConfig, policy: PolicyConfig | None = None, *,
+                       main: Scorer | None = None) -> Scorer | None:
+    """A scorer with the audit judge (a typed node, :func:`argen.config_schema.audit.audit_judge_config`),
+    the same rubric and policies as ``main`` (None when no audit judge is named).
 
     The rubric is always the full one: the audit compares what the answers are worth, not what an
     ablated reward paid for them.
     """
-    if not option:
-        if overrides:
-            raise ConfigError(f"{key}_overrides", f"is set but {key} is not; name a judge option, e.g. {key}=local")
+    if audit is None:
         return None
-    from argen.config_schema import JudgeConfig
-    from argen.scoring.build import build_rubric, judge_from
+    from argen.scoring.build import judge_from, policies_from, rubric_from
 
-    node = audit_judge_node(cfg, str(option), overrides, key=key)
     try:
-        typed = JudgeConfig.parse(node)
-        judge = judge_from(typed)
-    except ConfigError as exc:
-        raise ConfigError(f"{key} ({option})", str(exc)) from None
-    rubric = build_rubric(cfg, "full")
-    policies = main.policies if main is not None else None
-    if main is None:
-        from argen.scoring.build import build_policies
-
-        policies = build_policies(cfg)
-    return Scorer(judge, rubric, policies, on_error=typed.scorer.on_error, max_error_rate=typed.scorer.max_error_rate)
+        judge = judge_from(audit.judge)
+    except ConfigError as exc:  # one key: judge.batch_size of the option -> <key>_overrides.batch_size
+        raise audit_error(exc, audit.option, audit.key) from None
+    full = rubric_from(RubricConfig.parse({**rubric.tables, "mode": "full"}))
+    if main is not None:
+        policies = main.policies
+    else:
+        policies = policies_from(policy, full) if policy is not None else None
+    return Scorer(judge, full, policies, on_error=audit.judge.scorer.on_error,
+                  max_error_rate=audit.judge.scorer.max_error_rate)
 
 
 # ---------------------------------------------------------------------------- rows
@@ -367,7 +307,7 @@ def render_lift(lift: Mapping[str, Any] | None) -> str:
 
 
 __all__ = [
-    "AUDIT_KEY", "agreement", "audit_batch", "audit_judge_node", "audit_lift", "audit_record", "build_audit_scorer",
+    "AUDIT_KEY", "agreement", "audit_batch", "audit_lift", "audit_record", "build_audit_scorer",
     "judge_options", "lift_headline", "render_agreement", "render_lift", "spearman", "write_audit_report",
 ]
 
@@ -392,10 +332,9 @@ def write_audit_report(lifts: Mapping[str, Mapping[str, Any]], base_dir: str | P
     return [f"{name}: {lift_headline(lift)}" for name, lift in lifts.items()]
 
 
-def preflight_audit_judge(cfg: Mapping[str, Any]) -> None:
+def preflight_audit_judge(settings: TrainConfig) -> None:
     """Training start: build the ``eval.audit_judge`` (if any) and check it can work, then let it go."""
-    ev = cfg["eval"]
-    audit = build_audit_scorer(cfg, ev.get("audit_judge"), ev.get("audit_judge_overrides"), key="eval.audit_judge")
+    audit = build_audit_scorer(settings.eval.audit, settings.rubric, settings.policy)
     if audit is None:
         return
     try:

@@ -84,8 +84,12 @@ def _evaluate_base_and_trained(cfg, run_dir: Path, base_model_path, trained_mode
     scorer = evaluation_scorer(cfg, scorer)
     from argen.evaluation.audit import build_audit_scorer
 
-    audit = build_audit_scorer(cfg, ev.get("audit_judge"), ev.get("audit_judge_overrides"), key="eval.audit_judge",
-                               main=scorer)
+    from argen.config_schema import RubricConfig
+    from argen.config_schema.audit import audit_judge_config
+
+    rubric = RubricConfig.parse(cfg["rubric"])
+    audit = build_audit_scorer(audit_judge_config(ev.get("audit_judge"), ev.get("audit_judge_overrides"), rubric,
+                                                  key="eval.audit_judge"), rubric, main=scorer)
     data_path = scenario_path(eval_data, "eval")
     dtype = str(cfg.model.get("dtype", "float32"))
     log.info("evaluating base and trained models on %d scenarios into %s", len(scenarios), eval_dir)

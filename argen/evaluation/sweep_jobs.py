@@ -40,10 +40,13 @@ def read_overrides(job_dir: Path) -> list[str]:
     path = job_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
-    from omegaconf import OmegaConf
+    import yaml  # a Hydra record, a plain YAML list of strings: no config to compose
 
     try:
-        return [str(o) for o in OmegaConf.load(path)]
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not isinstance(loaded, list):
+            raise ValueError(f"expected a list of overrides, got {type(loaded).__name__}")
+        return [str(o) for o in loaded]
     except Exception as exc:  # a torn or hand-edited file: say which one
         raise DataError(str(path), f"cannot read the overrides: {exc}") from None
 

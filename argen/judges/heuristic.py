@@ -16,6 +16,7 @@ so that GRPO's group comparisons see a gradient, and every shortcut that could i
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,10 @@ class HeuristicSettings:
     scope_model: bool = True
 
     def __post_init__(self) -> None:
+        from argen.config_schema.values import check_type
+
+        for name, annotation in typing.get_type_hints(HeuristicSettings).items():  # types first: "abc" < 10 is a TypeError
+            check_type(getattr(self, name), annotation, f"judge.{name}")
         if self.ideal_words < 10:
             raise ValueError(f"ideal_words must be >= 10, got {self.ideal_words}")
         if self.long_words_halving < 10:

@@ -5,8 +5,10 @@ Every error names its config key; a value that looks like a pasted key is never 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from argen.data.outputs import writable_problem
+from argen.config_schema.values import check_type
 from argen.errors import ConfigError
 from argen.judges.cache import default_cache_path
 from argen.judges.formats import CHOICES
@@ -52,6 +55,12 @@ class JudgeSettings:
     world_size: int
 
 
+@functools.lru_cache(maxsize=1)
+def _setting_types() -> dict[str, Any]:
+    """build_settings' parameters and their types (the judge node's keys)."""
+    return {k: v for k, v in typing.get_type_hints(build_settings).items() if k != "return"}
+
+
 def build_settings(
     *,
     model: str = "gpt-4o-mini",
@@ -77,6 +86,9 @@ def build_settings(
     price_per_1k_completion_tokens: float = 0.0,
 ) -> JudgeSettings:
     """Check every setting (errors name the key) and divide the whole-run limits by ``$WORLD_SIZE``."""
+    given = dict(locals())  # the parameters only: nothing else is bound yet
+    for setting, annotation in _setting_types().items():  # each by its declared type before any float()/int()
+        check_type(given[setting], annotation, f"judge.{setting}")
     if not model:
         raise ConfigError("judge.model", "is required (the model name the server serves)")
     if api_key_env is not None and api_key_env != "" and not _ENV_NAME.match(str(api_key_env)):

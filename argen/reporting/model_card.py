@@ -61,9 +61,9 @@ def read_overrides(run_dir: Path) -> list[str] | None:
     path = Path(run_dir) / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return None
-    from omegaconf import OmegaConf
+    import yaml  # a Hydra record, a plain YAML list of strings
 
-    loaded = OmegaConf.load(path)
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [str(v) for v in loaded] if loaded else []
 
 

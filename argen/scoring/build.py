@@ -1,8 +1,10 @@
 """Build the scoring path (judge + rubric + policies) from the typed config nodes.
 
 Training, evaluation and the score command all build it here, so they score the same way. The
-``*_from`` functions take their own typed node (:mod:`argen.config_schema`); ``build_*`` take a
-composed config (a DictConfig or a mapping with ``judge``, ``rubric`` and ``policy``).
+commands pass typed nodes (:mod:`argen.config_schema`) to the ``*_from`` functions and
+:func:`scorer_from_settings`; ``build_*`` take a composed mapping with ``judge``, ``rubric`` and
+``policy`` and parse it through the same schema classes: a convenience for tests, benchmarks and
+scripts (and, for now, the end-of-training evaluation, which reads the run's saved config.yaml).
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def judge_from(node: JudgeConfig) -> Judge:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if unknown:  # a key the judge class does not take
             raise ConfigError(f"judge.{unknown.group(1)}", f"is not a setting of {node.target}") from None
-        raise ConfigError("judge", f"cannot build {node.target}: {exc}") from exc
+        real = exc.__cause__ if isinstance(exc.__cause__, (ValueError, TypeError)) else None
+        named = re.match(r"(\w+) must be ", str(real)) if real is not None else None
+        if named and named.group(1) in node.settings:  # the judge's own check, "<setting> must be ..."
+            raise ConfigError(f"judge.{named.group(1)}", str(real).split(" ", 1)[1]) from None
+        raise ConfigError("judge", f"cannot build {node.target}: {real if real is not None else exc}") from exc
     if not isinstance(judge, Judge):
         raise ConfigError("judge._target_", f"{node.target} is not an argen.judges.base.Judge")
     return judge

@@ -11,10 +11,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from argen.config_schema.values import is_int, is_number
 from argen.errors import ConfigError
 from argen.types import PRINCIPLES, REFERRAL_LEVELS, SCOPES, TIERS, Verdict
 
 MODES = ("full", "reward_only", "policy_only")
+
+
+def _number(value: Any, key: str) -> float:
+    """A rubric table's number (bool, text, NaN refused), else a ConfigError naming its key."""
+    if not is_number(value):
+        raise ConfigError(key, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, key: str) -> int:
+    if not is_int(value):
+        raise ConfigError(key, f"must be an integer, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ class Rubric:
                 raise ConfigError(f"{prefix}.{key}", "is required")
             return cfg[key]
 
-        weights = {str(k): float(v) for k, v in dict(need("weights")).items()}
+        weights = {str(k): _number(v, f"{prefix}.weights.{k}") for k, v in dict(need("weights")).items()}
         for name in PRINCIPLES:
             if name not in weights:
                 raise ConfigError(f"{prefix}.weights.{name}", "is required")
@@ -95,7 +109,7 @@ class Rubric:
             raise ConfigError(f"{prefix}.weights", "at least one weight must be > 0")
 
         referral = dict(need("referral"))
-        levels = {str(k): int(v) for k, v in dict(referral.get("levels", {})).items()}
+        levels = {str(k): _integer(v, f"{prefix}.referral.levels.{k}") for k, v in dict(referral.get("levels", {})).items()}
         if sorted(levels) != sorted(REFERRAL_LEVELS):
             raise ConfigError(f"{prefix}.referral.levels", f"must name exactly {', '.join(REFERRAL_LEVELS)}")
         ranges: dict[str, tuple[str, str]] = {}
@@ -119,11 +133,11 @@ class Rubric:
             for rs in SCOPES:
                 if rs not in row:
                     raise ConfigError(f"{prefix}.scope_factors.{ps}.{rs}", "is required")
-                value = float(row[rs])
+                value = _number(row[rs], f"{prefix}.scope_factors.{ps}.{rs}")
                 if not 0.0 <= value <= 1.0:
                     raise ConfigError(f"{prefix}.scope_factors.{ps}.{rs}", f"must be in [0, 1], got {value}")
                 scope_table[ps][rs] = value
-        cap = {str(k): float(v) for k, v in dict(need("domain_cap")).items()}
+        cap = {str(k): _number(v, f"{prefix}.domain_cap.{k}") for k, v in dict(need("domain_cap")).items()}
         for rs in SCOPES:
             if rs not in cap:
                 raise ConfigError(f"{prefix}.domain_cap.{rs}", "is required")
@@ -131,12 +145,12 @@ class Rubric:
                 raise ConfigError(f"{prefix}.domain_cap.{rs}", f"must be in [0, 1], got {cap[rs]}")
         sev = dict(cfg.get("severity_penalty") or {})
         for level in ("minor", "major"):
-            if level in sev and float(sev[level]) > 0:
+            if level in sev and _number(sev[level], f"{prefix}.severity_penalty.{level}") > 0:
                 raise ConfigError(f"{prefix}.severity_penalty.{level}", f"must be <= 0 (a penalty), got {sev[level]}")
         mode = str(cfg.get("mode", "full"))
         if mode not in MODES:
             raise ConfigError(f"{prefix}.mode", f"must be one of {', '.join(MODES)}, got '{mode}'")
-        threshold = float(cfg.get("violation_threshold", 0.5))
+        threshold = _number(cfg.get("violation_threshold", 0.5), f"{prefix}.violation_threshold")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"{prefix}.violation_threshold", f"must be in [0, 1], got {threshold}")
         return cls(
@@ -161,7 +175,7 @@ class Rubric:
         for tier in TIERS:
             if tier not in table:
                 raise ConfigError(f"{prefix}.referral.{key}.{tier}", "is required")
-            out[tier] = float(table[tier])
+            out[tier] = _number(table[tier], f"{prefix}.referral.{key}.{tier}")
             if out[tier] < 0:
                 raise ConfigError(f"{prefix}.referral.{key}.{tier}", f"must be >= 0, got {out[tier]}")
         return out

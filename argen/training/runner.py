@@ -60,7 +60,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if settings.eval.at_end:
         from argen.evaluation.audit import preflight_audit_judge
 
-        preflight_audit_judge(cfg)  # eval.audit_judge: a wrong option or a dead server stops the run now
+        preflight_audit_judge(settings)  # eval.audit_judge: a wrong option or a dead server stops the run now
     # A reward that breaks TRL's contract stops the run; its return value or traceback goes to error.txt.
     reward_funcs, reward_weights = build_reward_functions(settings.reward, scorer, error_log=run_dir / "error.txt")
     eval_scenarios = None
@@ -201,8 +201,8 @@ def _peft_config(model: ModelConfig):
 
     lc = model.lora_config
     return LoraConfig(
-        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
-        target_modules=lc["target_modules"] if isinstance(lc["target_modules"], str) else list(lc["target_modules"]),
+        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+        target_modules=lc.target_modules if isinstance(lc.target_modules, str) else list(lc.target_modules),
         task_type="CAUSAL_LM",
     )
 

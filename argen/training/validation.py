@@ -69,6 +69,6 @@ def check_scoring(cfg: Any, settings: TrainConfig) -> None:
     finally:
         scorer.close()
     if settings.eval.at_end:
-        audit = build_audit_scorer(cfg, settings.eval.audit_judge, settings.eval.audit_judge_overrides, key="eval.audit_judge")
+        audit = build_audit_scorer(settings.eval.audit, settings.rubric, settings.policy)
         if audit is not None:
             audit.close()
