@@ -21,11 +21,8 @@ responses, 2 shared cores at load 4-5).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +32,7 @@ from transformers import TrainerCallback
 from argen.data.jsonl import read_records
 from argen.judges.generic_text import generic_tail
 from argen.reporting.metrics import periodic_steps
-from argen.scoring.pipeline import Key, ScoredResponse, request_key
+from argen.training.completions_log import CompletionRecorder
 
 SHARE_KEY = "gaming/generic_tail_share"
 WORDS_KEY = "gaming/generic_tail_words"
@@ -54,50 +51,14 @@ def tail_flags(pairs: Sequence[tuple[str, str]]) -> list[tuple[bool, float]]:
     return out
 
 
-class GamingMonitor:
+class GamingMonitor(CompletionRecorder):
     """A :class:`~argen.scoring.pipeline.Scorer` listener that keeps each scored completion once,
-    until :meth:`take` empties it (the three principle rewards score the same batch)."""
+    until :meth:`take` empties it (the three principle rewards score the same batch); it hands
+    out text only, since the monitor makes no judge call."""
 
-    def __init__(self, capacity: int = 4096):
-        self.capacity = capacity
-        self._pending: OrderedDict[Key, tuple[str, str]] = OrderedDict()
-        self._paused = 0
-        self._lock = threading.Lock()  # rewards are scored on TRL's event-loop thread
-        self._scorer = None
-
-    def __call__(self, results: Sequence[ScoredResponse]) -> None:
-        if self._paused:
-            return
-        with self._lock:
-            for res in results:
-                self._pending[request_key(res.request)] = (res.request.prompt, res.request.response)
-            while len(self._pending) > self.capacity:
-                self._pending.popitem(last=False)
-
-    def attach(self, scorer) -> None:
-        scorer.add_listener(self)
-        self._scorer = scorer
-
-    def detach(self) -> None:
-        if self._scorer is not None:
-            self._scorer.remove_listener(self)
-            self._scorer = None
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Ignore scores made meanwhile (periodic evaluation scores through the same scorer)."""
-        self._paused += 1
-        try:
-            yield
-        finally:
-            self._paused -= 1
-
-    def take(self) -> list[tuple[str, str]]:
+    def take(self) -> list[tuple[str, str]]:  # type: ignore[override]
         """The (prompt, completion) pairs scored since the last call."""
-        with self._lock:
-            out = list(self._pending.values())
-            self._pending.clear()
-        return out
+        return [(res.request.prompt, res.request.response) for res in super().take()]
 
 
 class GamingMonitorCallback(TrainerCallback):
