@@ -12,8 +12,14 @@ from pathlib import Path
 def gated(completions, **kwargs):
     """0.5 for every completion, once the gate (if any) is open."""
     gate = Path(os.environ["ARGEN_TEST_GATE_DIR"])
-    call = len(list(gate.glob("call-*"))) + 1
-    (gate / f"call-{call}").touch()
+    # Claim the next number atomically: two ranks calling at once must not both count as call N.
+    call = 1
+    while True:
+        try:
+            os.close(os.open(gate / f"call-{call}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            call += 1
     if call >= int(os.environ["ARGEN_TEST_GATE_AT"]):
         (gate / f"waiting-{call}").touch()
         deadline = time.monotonic() + 600  # never hang a test run for good

@@ -15,11 +15,14 @@ action (the process ends there and then).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from types import FrameType
 
 from transformers import TrainerCallback
+
+from argen.reporting.console_output import console
 
 
 class StopNow(BaseException):
@@ -55,8 +58,12 @@ class PreemptionGuard:
         if self.received is None:
             self.received = signum
             # os.write: print() is not safe in a signal handler (it may interrupt another print).
-            os.write(2, f"argen: {name} received: stopping at the end of this step, with a checkpoint; "
-                        f"send it again to stop at once\n".encode())
+            # The terminal's fd, not fd 2: while the console is quiet, fd 2 is the run's log file.
+            word = (f"argen: {name} received: stopping at the end of this step, with a checkpoint; "
+                    f"send it again to stop at once\n").encode()
+            for fd in {_console_fd(), 2}:
+                with contextlib.suppress(OSError):
+                    os.write(fd, word)
             return
         self.stopped_now = signum
         for sig in self.signals:  # a third signal: the default action, whatever was there before
@@ -97,3 +104,11 @@ class PreemptionCallback(TrainerCallback):
             dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
             return bool(tensor.item() > 0)
         return flag
+
+
+def _console_fd() -> int:
+    """The file descriptor of ArGen's console (the terminal, even while fd 2 is the run's log)."""
+    try:
+        return console().fileno()
+    except (OSError, ValueError, AttributeError):  # a closed or fd-less stream: plain stderr
+        return 2
