@@ -1,7 +1,11 @@
-"""Responses the judge and policy benchmarks run on when the reference data is not at hand."""
+"""Responses the judge and policy benchmarks run on when the reference data is not at hand, and
+the judges' timing loop."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from argen.types import JudgeRequest
@@ -29,3 +33,17 @@ def synthetic_requests(*, labelled: bool) -> list[JudgeRequest]:
         JudgeRequest(s.prompt, SHAPES[i % len(SHAPES)], s.tier if labelled else None, s.scope if labelled else None)
         for i, s in enumerate(scenarios * 2)
     ]
+
+
+def time_batches(judge, requests: Sequence[JudgeRequest], passes: int, reset: Callable[[], None]) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``passes`` runs of ``judge.judge_batch(requests)``, each after
+    ``reset()`` empties the judge's own caches (so every pass does the full work)."""
+    walls, cpus = [], []
+    for _ in range(passes):
+        reset()
+        wall, cpu = time.perf_counter(), time.process_time()
+        verdicts = asyncio.run(judge.judge_batch(list(requests)))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        assert len(verdicts) == len(requests)
+    return walls, cpus

@@ -12,17 +12,15 @@ Run: ``python -m bench.heuristic_judge`` (prints the metrics as JSON).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-import time
 from typing import Any
 
 from argen.data.jsonl import iter_records
 from argen.judges.heuristic import HeuristicJudge
 from argen.judges.heuristic_features import profile_prompt
 from argen.types import JudgeRequest
-from bench._corpus import REFERENCE, synthetic_requests
+from bench._corpus import REFERENCE, synthetic_requests, time_batches
 
 
 
@@ -41,14 +39,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         requests = requests[:400]
     passes = 2 if quick else 5
     judge = HeuristicJudge()
-    walls, cpus = [], []
-    for _ in range(passes):
-        profile_prompt.cache_clear()
-        wall, cpu = time.perf_counter(), time.process_time()
-        verdicts = asyncio.run(judge.judge_batch(requests))
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        assert len(verdicts) == len(requests)
+    walls, cpus = time_batches(judge, requests, passes, profile_prompt.cache_clear)
     n = len(requests)
     mean_words = sum(len(r.response.split()) for r in requests) / n
     return {

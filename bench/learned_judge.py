@@ -23,7 +23,7 @@ from typing import Any
 
 from argen.data.jsonl import iter_records
 from argen.types import JudgeRequest
-from bench._corpus import REFERENCE, synthetic_requests
+from bench._corpus import REFERENCE, synthetic_requests, time_batches
 
 TARGETS = {"learned_responses_per_s": (">=", 30.0)}
 
@@ -55,14 +55,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     asyncio.run(judge.judge_batch(requests[:1]))
     load_s = time.perf_counter() - t0
     encoder = judge._encoder
-    walls, cpus = [], []
-    for _ in range(2 if quick else 3):
-        encoder._cache.clear()
-        wall, cpu = time.perf_counter(), time.process_time()
-        verdicts = asyncio.run(judge.judge_batch(requests))
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        assert len(verdicts) == len(requests)
+    walls, cpus = time_batches(judge, requests, 2 if quick else 3, encoder._cache.clear)
     n = len(requests)
     return {
         "learned_responses_per_s": round(n / min(walls), 1),
