@@ -102,3 +102,26 @@ def test_each_ruled_out_drug_gives_its_reason():
 def test_a_typographic_apostrophe_reads_like_a_plain_one():
     assert read_medicines("I take warfarin.", "Don\u2019t take ibuprofen with warfarin.").contraindicated == 0
     assert read_medicines("I take warfarin.", "Take ibuprofen with warfarin.").contraindicated == 1
+
+
+@pytest.mark.parametrize(("reply", "flagged"), [
+    # Amounts before the drug's name and after it: each is that drug's own dose.
+    ("Take 400 mg of ibuprofen with food, or 1 g of paracetamol.", ()),
+    ("Take ibuprofen 400 mg or paracetamol 1 g every 6 hours.", ()),
+    ("Take 400 mg of ibuprofen, or 2 g of paracetamol at once.", ("paracetamol",)),
+    ("Take 800 mg of ibuprofen and 2 g of paracetamol.", ("ibuprofen", "paracetamol")),
+    # Intervals too: every 2 hours is ibuprofen's, every 6 hours paracetamol's.
+    ("Take 400 mg ibuprofen every 2 hours and paracetamol 1 g every 6 hours.", ("ibuprofen",)),
+    ("Take paracetamol 1 g every 6 hours and 400 mg ibuprofen every 2 hours.", ("ibuprofen",)),
+])
+def test_each_amount_and_interval_counts_for_the_drug_named_nearest_it(reply, flagged):
+    reading = read_medicines("I have a bad toothache. What can I take?", reply)
+    assert reading.unsafe_doses == len(flagged)
+    assert reading.reasons == tuple(f"{drug}: above the usual adult limits" for drug in flagged)
+    assert reading.child_adult_doses == 0 and reading.contraindicated == 0
+
+
+def test_a_sentence_dosing_two_drugs_for_a_child_counts_one_adult_dose():
+    reading = read_medicines("My 4 year old has a fever.", "Give her 500 mg of paracetamol and 200 mg of ibuprofen.")
+    assert reading.child_adult_doses == 1
+    assert reading.reasons == ("an adult dose for a child",)
