@@ -8,10 +8,12 @@ functions whose source changed since its last run there, so a second run of an u
 takes seconds. mutmut keeps a verdict even when the tests change, so the previous survivors are
 re-tested every time (they are few): a new test that kills one shows at once.
 
-Printed per module: mutants, killed (a timeout counts as killed), the score against
-:data:`mutation.targets.TARGET_SCORE`, and every survivor with its diff. A survivor must be listed
-in docs/testing.md (killed by a new test or explained as equivalent); the names not listed there
-are printed. Exit status: 0 when every module reaches the target and every survivor is listed,
+Printed per module: mutants, killed (a timeout counts as killed), survivors explained as
+equivalent in docs/testing.md, the score against :data:`mutation.targets.TARGET_SCORE`, and every
+survivor with its diff. The score is killed / (mutants - equivalent ones), the usual mutation
+score: an equivalent mutant behaves exactly like the original, so no test can kill it. A survivor
+must be listed in docs/testing.md (its row saying "equivalent" and why, or what would kill it);
+the names not listed there are printed. Exit status: 0 when every module reaches the target and every survivor is listed,
 1 otherwise, 2 on a usage error.
 
 ``--fresh`` deletes a module's work directory first; ``--jobs N`` sets mutmut's parallel workers
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +56,7 @@ class Outcome:
     survivors: list[str]
     no_tests: list[str]
     other: dict[str, int | None]
+    equivalent: int = 0  # survivors docs/testing.md explains as equivalent
 
     @property
     def tested(self) -> int:
@@ -60,7 +64,9 @@ class Outcome:
 
     @property
     def score(self) -> float:
-        return self.killed / self.tested if self.tested else 0.0
+        """Killed share of the mutants that some test could kill (equivalent ones left out)."""
+        killable = self.tested - self.equivalent
+        return self.killed / killable if killable > 0 else 1.0
 
 
 def workdir(module: str) -> Path:
@@ -181,14 +187,29 @@ def run_module(module: str, jobs: int, fresh: bool) -> Outcome:
     return outcome(module)
 
 
+def equivalents(doc: str) -> set[str]:
+    """Mutant names (short form) that a table row of ``doc`` explains as equivalent.
+
+    A row is a line starting with ``|``; every backticked ``..._mutmut_N`` name on a row whose
+    text says "equivalent" counts (rows saying "to kill" do not)."""
+    names: set[str] = set()
+    for line in doc.splitlines():
+        if line.startswith("|") and "equivalent" in line.lower():
+            names.update(re.findall(r"`([^`\s]+__mutmut_\d+)`", line))
+    return names
+
+
 def report(outcomes: list[Outcome]) -> int:
     listed = DOC.read_text() if DOC.is_file() else ""
+    same = equivalents(listed)
     status = 0
-    print("\n| module | mutants | killed | survived | no tests | score |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n| module | mutants | killed | equivalent | other survivors | no tests | score |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for o in outcomes:
+        o.equivalent = sum(1 for name in o.survivors if name.split(".")[-1] in same)
         mark = "" if o.score >= TARGET_SCORE else f" (below {TARGET_SCORE:.0%})"
-        print(f"| {o.module} | {o.tested} | {o.killed} | {len(o.survivors)} | {len(o.no_tests)} | {o.score:.1%}{mark} |")
+        print(f"| {o.module} | {o.tested} | {o.killed} | {o.equivalent} | {len(o.survivors) - o.equivalent} | "
+              f"{len(o.no_tests)} | {o.score:.1%}{mark} |")
         if o.score < TARGET_SCORE:
             status = 1
     for o in outcomes:

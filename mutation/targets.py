@@ -28,12 +28,13 @@ _RESUME_SUBPROCESS = (
     "tests/test_resume.py::test_a_refused_resume_leaves_no_stray_dir_and_keeps_the_record",
 )
 
-_HEURISTIC_TESTS = ("tests/test_heuristic_pinned.py", "tests/test_heuristic_judge.py")
+_HEURISTIC_TESTS = ("tests/test_heuristic_pinned.py", "tests/test_heuristic_judge.py", "tests/test_heuristic_scope_rules.py")
 _HEURISTIC_SLOW = (
     "tests/test_heuristic_judge.py::test_every_reference_response_gets_a_valid_verdict",
     "tests/test_heuristic_judge.py::test_phrase_gates_never_change_what_a_pattern_finds",
     "tests/test_heuristic_judge.py::test_generated_tails_of_every_kind_buy_nothing_on_the_teams_answers",
     "tests/test_heuristic_judge.py::test_generated_tails_buy_nothing_on_argens_answers",
+    "tests/test_heuristic_judge.py::test_the_report_suite_gains_at_most_010_on_any_answer_but_one_cliff_kind",
 )
 
 TARGETS: dict[str, Target] = {

@@ -11,6 +11,13 @@ compares; after an intended change to the judge or the rubric, rewrite the numbe
 
 and review the diff of the YAML file (``git diff tests/data/heuristic_pinned.yaml``) like code.
 Without ``--write`` it prints every value that moved and exits 1 if any did.
+
+The same command pins what the judge *read* in each row, in ``tests/data/heuristic_profiles.yaml``:
+every prompt's profile (urgency, topic, the stems it compares replies with), every reply's
+counts (referral levels, harm flags, generic and anchored words, each sentence's reading), the
+medicines reading and the scope model's probabilities. A change to the lexicon, the sentence
+reading or the scope model then shows as a reviewed diff of the reading, even where it moves no
+score in the verdict table.
 """
 
 from __future__ import annotations
@@ -25,23 +32,28 @@ from typing import Any
 
 import yaml
 
+from argen.judges import generic_text as gt
 from argen.judges.heuristic import HeuristicJudge, assess
+from argen.judges.heuristic_features import PromptProfile, ResponseProfile, profile_prompt, profile_response
+from argen.judges.heuristic_scope import load_model
 from argen.scoring.build import build_judge
 from argen.scoring.rubric import Rubric
 from argen.types import JudgeRequest, Verdict
 
 TABLE = Path(__file__).resolve().parent / "data" / "heuristic_pinned.yaml"
+PROFILES = TABLE.with_name("heuristic_profiles.yaml")
 
 #: Verdict scores and the rubric's principle scores (judge + rubric, no policies), compared to TOLERANCE.
 NUMBERS = (
     "harm_avoidance", "safety_context", "domain_adherence", "clarity", "completeness", "relevance", "empathy",
     "ahimsa", "dharma", "helpfulness", "combined",
 )
-#: Verdict fields compared exactly; the last two are read from its reasoning: which in-scope rule
-#: the scope reading applied, and whether the reply counts as declining the question.
+#: Verdict fields compared exactly (the reasoning too: it is what a reader of a run's log sees); the
+#: last two are read from the reasoning: which in-scope rule the scope reading applied, and whether
+#: the reply counts as declining the question.
 LABELS = (
     "referral_strength", "severity", "response_scope", "scope_risk", "has_professional_referral", "has_medical_disclaimer",
-    "out_of_domain_advice", "scope_rule", "unanswered",
+    "out_of_domain_advice", "reasoning", "scope_rule", "unanswered",
 )
 #: The judge rounds its scores to 3 decimals and principle scores are stored rounded to 3 too:
 #: one rounding step, so that any change of a coefficient that moves a pinned value shows.
@@ -104,6 +116,124 @@ def score_row(table: dict[str, Any], row: dict[str, Any]) -> Scored:
     return Scored(verdict, values)
 
 
+_TOPICS = ("clinical", "para", "lifestyle", "off")
+#: Segment flags, in the order they are written (a segment line lists the ones that are set).
+_SEGMENT_FLAGS = ("soup", "declines", "negated_care", "pet", "boiler", "generic", "tied", "repeat", "empathic", "netting", "care")
+#: Response counts left out of the pinned reading: the text itself, its stems (long; every stem
+#: shows up in the counts anyway) and the parts written out on their own below.
+_SKIPPED = {"text", "stems", "segments", "medicines"}
+_HEADER_PROFILES = """\
+# What the heuristic judge read in each row of heuristic_pinned.yaml (tests/heuristic_pinned.py).
+# Written by `.venv/bin/python -m tests.heuristic_pinned --write`: review its diff like code.
+"""
+
+
+class _Inline(list):
+    """A list written on one line (stems, counts); sentence readings keep a line each."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Inline, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+def _plain(value: Any) -> Any:
+    """A YAML-friendly, stable form: floats to 4 decimals, sets sorted, tuples as one-line lists."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return round(value, 4) + 0.0
+    if isinstance(value, (set, frozenset)):
+        return _Inline(sorted(value))
+    if isinstance(value, (tuple, list)):
+        return _Inline(_plain(v) for v in value)
+    raise TypeError(f"cannot pin a {type(value).__name__}")
+
+
+def prompt_reading(profile: PromptProfile) -> dict[str, Any]:
+    """The parts of a prompt's profile the judge compares replies with."""
+    return {
+        "urgency": profile.urgency,
+        "topic": _TOPICS[profile.topic],
+        "side_topic": profile.side_topic,
+        "condition": profile.condition,
+        "content": _plain(profile.content),
+        "off_vocab": _plain(profile.off_vocab),
+        "specific": _plain(profile.specific),
+    }
+
+
+def _segment_line(seg: Any) -> str:
+    topic = "-" if seg.topic is None else _TOPICS[seg.topic]
+    flags = " ".join(name for name in _SEGMENT_FLAGS if getattr(seg, name))
+    return f"{topic} referral {seg.referral}{' ' + flags if flags else ''} | {' '.join(seg.words[:8])}"
+
+
+def response_reading(prompt: str, response: str, profile: ResponseProfile, prompt_profile: PromptProfile) -> dict[str, Any]:
+    """Every count the verdict is computed from, each sentence's reading and the scope model's view."""
+    out: dict[str, Any] = {}
+    for name in ResponseProfile.__dataclass_fields__:
+        if name not in _SKIPPED:
+            out[name] = _plain(getattr(profile, name))
+    med = profile.medicines
+    out["medicines"] = {"unsafe_doses": med.unsafe_doses, "child_adult_doses": med.child_adult_doses,
+                        "contraindicated": med.contraindicated, "reasons": _Inline(med.reasons)}
+    out["segments"] = [_segment_line(seg) for seg in profile.segments]
+    out["sentences"] = [f"{'generic' if s.generic else 'specific'}{' tied' if s.tied else ''}{' repeat' if s.repeat else ''}"
+                        f" {s.kind or '-'} {s.words}" for s in gt.read_sentences(prompt, response)]
+    tail = gt.generic_tail(prompt, response)
+    out["tail"] = {"sentences": tail.sentences, "words": tail.words, "kinds": _Inline(tail.kinds), "gamed": tail.gamed}
+    out["scope_probabilities"] = _Inline(round(x, 4) for x in load_model().probabilities(prompt_profile, profile)) if profile.n_words else _Inline()
+    return out
+
+
+def read_row(table: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """What the judge read in one row's reply (its prompt's reading is pinned once per prompt)."""
+    prompt = table["prompts"][row["prompt"]]["text"]
+    p = profile_prompt(prompt)
+    return response_reading(prompt, row["response"], profile_response(row["response"], p), p)
+
+
+def readings(table: dict[str, Any]) -> dict[str, Any]:
+    """The whole profiles file: each prompt's reading and each row's."""
+    return {
+        "prompts": {name: prompt_reading(profile_prompt(p["text"])) for name, p in table["prompts"].items()},
+        "rows": {row["id"]: read_row(table, row) for row in table["rows"]},
+    }
+
+
+def reading_differences(expected: Any, actual: Any, where: str = "") -> list[str]:
+    """Every pinned reading that moved, one line each (numbers to 1e-4 and a rounding step, everything else exactly;
+    the scope model's float32 arithmetic may differ in the last digits between CPUs)."""
+    if expected is None:
+        return [f"{where.rstrip('.') or 'reading'}: not pinned"]
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            if key not in actual or key not in expected:
+                out.append(f"{where}{key}: {'no longer read' if key not in actual else 'not pinned'}")
+            else:
+                out += reading_differences(expected[key], actual[key], f"{where}{key}.")
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in reading_differences(e, a, f"{where}{i}.")]
+    if isinstance(expected, float) or isinstance(actual, float):
+        ok = isinstance(expected, (int, float)) and isinstance(actual, (int, float)) and abs(expected - actual) <= 1.5e-4
+        return [] if ok else [f"{where.rstrip('.')}: pinned {expected!r}, got {actual!r}"]
+    return [] if expected == actual else [f"{where.rstrip('.')}: pinned {expected!r}, got {actual!r}"]
+
+
+def load_readings(path: Path | None = None) -> dict[str, Any]:
+    """The pinned readings as written (``path`` defaults to :data:`PROFILES`)."""
+    return yaml.safe_load((path or PROFILES).read_text(encoding="utf-8"))
+
+
 def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """Every field whose value moved (numbers beyond TOLERANCE, labels at all), one line each."""
     out = []
@@ -121,17 +251,22 @@ def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
 
 
 def write(path: Path | None = None) -> int:
-    """Rewrite every row's ``expected`` from the current judge and rubric; return how many changed."""
+    """Rewrite every row's ``expected`` from the current judge and rubric, and the readings file
+    beside the table; return how many rows changed (verdict or reading)."""
     path = path or TABLE
     table = load(path)
+    profiles = path.with_name(PROFILES.name)
+    before = load_readings(profiles)["rows"] if profiles.is_file() else {}
+    now = readings(table)
     changed = 0
     for row in table["rows"]:
         actual = score_row(table, row).values
-        if differences(row.get("expected") or {}, actual):
+        if differences(row.get("expected") or {}, actual) or reading_differences(before.get(row["id"]), now["rows"][row["id"]]):
             changed += 1
         row["expected"] = actual
     body = yaml.safe_dump(table, sort_keys=False, allow_unicode=True, width=1_000_000)
     path.write_text(HEADER + body, encoding="utf-8")
+    profiles.write_text(_HEADER_PROFILES + _dump(now), encoding="utf-8")
     return changed
 
 
@@ -141,16 +276,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write:
         changed = write()
-        print(f"{TABLE}: {changed} row(s) changed; review `git diff {TABLE.relative_to(TABLE.parents[2])}`")
+        print(f"{TABLE}: {changed} row(s) changed; review `git diff {TABLE.parent.relative_to(TABLE.parents[2])}`")
         return 0
     table = load()
     moved = 0
+    profiles = TABLE.with_name(PROFILES.name)
+    pinned_readings = load_readings(profiles) if profiles.is_file() else {}
+    now = readings(table)
+    for name, reading in now["prompts"].items():
+        diff = reading_differences(pinned_readings.get("prompts", {}).get(name), reading)
+        if diff:
+            moved += 1
+            print(f"prompt {name}: " + "; ".join(diff))
     for row in table["rows"]:
         diff = differences(row.get("expected") or {}, score_row(table, row).values)
+        diff += reading_differences(pinned_readings.get("rows", {}).get(row["id"]), now["rows"][row["id"]])
         if diff:
             moved += 1
             print(f"{row['id']}: " + "; ".join(diff))
-    print(f"{moved} of {len(table['rows'])} rows moved")
+    print(f"{moved} of {len(table['rows'])} rows and {len(now['prompts'])} prompts moved")
     return 1 if moved else 0
 
 

@@ -654,3 +654,13 @@ def test_the_judge_applies_its_own_settings():
     assert short == assess(request.prompt, request.response, HeuristicSettings(ideal_words=10, long_words_halving=10))
     default = HeuristicJudge().judge_one(request)
     assert short.clarity < default.clarity / 4  # 60-odd words are 5 halvings past an ideal of 10
+
+
+def test_word_tokens_add_the_parts_of_hyphenated_and_apostrophised_words():
+    # The phrase gates look for a pattern's key words among these tokens: "walk-in" must offer
+    # "walk", "doctor's" "doctor" and "don’t" (typographic apostrophe) "don", or a gate would skip
+    # a pattern that matches.
+    from argen.judges.heuristic_lexicon import word_tokens
+
+    assert word_tokens(["walk-in", "doctor's", "don’t", "plain"]) == {
+        "walk-in", "walk", "in", "doctor's", "doctor", "s", "don’t", "don", "t", "plain"}

@@ -18,6 +18,7 @@ from tests.conftest import REFERENCE, REPO
 
 TABLE = pinned.load()
 ROWS = {row["id"]: row for row in TABLE["rows"]}
+READINGS = pinned.load_readings()
 
 
 def actual(row_id: str) -> dict:
@@ -28,7 +29,7 @@ def actual(row_id: str) -> dict:
 
 def test_the_table_covers_every_tier_scope_and_kind_of_answer():
     assert len(ROWS) == len(TABLE["rows"]), "row ids must be unique"
-    assert 20 <= len(ROWS) <= 50
+    assert 20 <= len(ROWS) <= 100
     prompts = TABLE["prompts"]
     assert {p["tier"] for p in prompts.values()} == {"A", "B", "C"}
     assert {p["scope"] for p in prompts.values()} == {"S0", "S1", "S2", "S3"}
@@ -61,6 +62,26 @@ def test_pinned_verdict(row_id):
     for name in ("harm_avoidance", "safety_context", "domain_adherence", "clarity", "completeness", "relevance", "empathy"):
         value = getattr(scored.verdict, name)
         assert round(value, 3) == value, (name, value)
+
+
+@pytest.mark.parametrize("row_id", sorted(ROWS))
+def test_pinned_reading(row_id):
+    # What the judge read (counts, each sentence's reading, the scope model's probabilities): a
+    # lexicon or sentence-reading change shows here even where no verdict score moves.
+    diff = pinned.reading_differences(READINGS["rows"][row_id], pinned.read_row(TABLE, ROWS[row_id]))
+    assert not diff, f"{row_id}: {diff[:8]}; if intended, run python -m tests.heuristic_pinned --write"
+
+
+@pytest.mark.parametrize("name", sorted(TABLE["prompts"]))
+def test_pinned_prompt_reading(name):
+    actual = pinned.prompt_reading(pinned.profile_prompt(TABLE["prompts"][name]["text"]))
+    diff = pinned.reading_differences(READINGS["prompts"][name], actual)
+    assert not diff, f"prompt {name}: {diff}; if intended, run python -m tests.heuristic_pinned --write"
+
+
+def test_the_readings_cover_every_row_and_prompt_and_nothing_else():
+    assert set(READINGS["rows"]) == set(ROWS)
+    assert set(READINGS["prompts"]) == set(TABLE["prompts"])
 
 
 @pytest.mark.parametrize("relation", TABLE["relations"], ids=lambda r: f"{r['lower']}<{r['higher']}:{r['score']}")
@@ -115,4 +136,21 @@ def test_the_check_command_reports_a_moved_value(monkeypatch, tmp_path, capsys):
     assert pinned.main([]) == 1
     out = capsys.readouterr().out
     assert f"{table['rows'][2]['id']}: response_scope: pinned 'S3', got 'S0'" in out
-    assert f"1 of {len(ROWS)} rows moved" in out
+    assert f"1 of {len(ROWS)} rows and {len(TABLE['prompts'])} prompts moved" in out
+
+
+def test_the_check_command_reports_a_moved_reading(monkeypatch, tmp_path, capsys):
+    copy = _fresh_copy(tmp_path, "pinned.yaml")
+    monkeypatch.setattr(pinned, "TABLE", copy)
+    profiles = copy.with_name(pinned.PROFILES.name)
+    readings = pinned.load_readings(profiles)
+    row_id = TABLE["rows"][0]["id"]
+    readings["rows"][row_id]["generic_referral"] += 1
+    readings["rows"][row_id]["scope_probabilities"][0] -= 0.01
+    readings["prompts"]["fever"]["urgency"] = 0
+    profiles.write_text(yaml.safe_dump(readings, sort_keys=False))
+    assert pinned.main([]) == 1
+    out = capsys.readouterr().out
+    assert f"{row_id}: generic_referral: pinned" in out and "scope_probabilities.0: pinned" in out
+    assert "prompt fever: urgency: pinned 0, got 1" in out
+    assert f"2 of {len(ROWS)} rows and {len(TABLE['prompts'])} prompts moved" in out

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from mutation.run import main, mutmut_config, workdir
+from mutation.run import Outcome, equivalents, main, mutmut_config, workdir
 from mutation.targets import TARGET_SCORE, TARGETS
 from tests.conftest import REPO
 
@@ -45,3 +45,17 @@ def test_an_unknown_module_is_refused_with_the_list(capsys):
     assert main(["argen/nope.py"]) == 2
     err = capsys.readouterr().err
     assert "argen/nope.py is not a mutation target" in err and "argen/scoring/rubric.py" in err
+
+
+def test_survivors_explained_as_equivalent_leave_the_score():
+    doc = "\n".join([
+        "| `x_f__mutmut_1`, `x_f__mutmut_2` | `<=` | equivalent: at the bound both branches agree |",
+        "| `x_f__mutmut_3` | a constant | **to kill**: needs a row |",
+        "The `x_f__mutmut_4` mentioned in prose, equivalent or not, is no table row.",
+        "| `xǁCǁm__mutmut_5` | `None` | Equivalent in tests: only its truth is read |",
+    ])
+    assert equivalents(doc) == {"x_f__mutmut_1", "x_f__mutmut_2", "xǁCǁm__mutmut_5"}
+    # 17 killed of 20, 2 of the 3 survivors equivalent: 17 / 18.
+    outcome = Outcome("m.py", 20, 17, ["m.x_f__mutmut_1", "m.x_f__mutmut_2", "m.x_f__mutmut_3"], [], {}, equivalent=2)
+    assert outcome.tested == 20 and outcome.score == pytest.approx(17 / 18)
+    assert Outcome("m.py", 2, 0, ["a", "b"], [], {}, equivalent=2).score == 1.0

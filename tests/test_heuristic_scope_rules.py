@@ -1,0 +1,165 @@
+"""The heuristic judge's two scope readings, rule by rule, on hand-built profiles.
+
+``_scope`` (the word-share reading, ``scope_model: false``) and ``_model_scope`` (the fitted
+model plus this project's three in-scope rules) are fed profiles written out here, so each
+threshold is tested at its edge with numbers worked by hand. The scope model is a real
+:class:`ScopeModel` whose weights are all zero and whose bias is chosen, so its probabilities
+are exactly the ones a case names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from argen.errors import ConfigError
+from argen.judges.heuristic import HeuristicSettings, _model_scope, _scope, assess
+from argen.judges.heuristic_features import CLINICAL, OFF, PARA, TANGENT, PromptProfile, ResponseProfile
+from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, ScopeModel, load_model
+
+SETTINGS = HeuristicSettings()
+
+
+def prompt(topic: int, **fields) -> PromptProfile:
+    return PromptProfile(**{"stems": frozenset(), "content": frozenset(), "off_vocab": frozenset(), "urgency": 0, "topic": topic, **fields})
+
+
+def reply(words=(0, 0, 0, 0), hits=(0, 0, 0, 0), **fields) -> ResponseProfile:
+    return ResponseProfile(text="", n_words=20, topic_words=tuple(float(w) for w in words), topic_hits=hits, **fields)
+
+
+def _anchored(r: ResponseProfile) -> ResponseProfile:
+    """``r`` with something specific said (a reply of stock lines only never reaches the model)."""
+    r.anchored_words = 9
+    return r
+
+
+def model(*probs: float) -> ScopeModel:
+    """A scope model that gives every reply the probabilities ``probs`` (S0..S3)."""
+    return ScopeModel(sparse=np.zeros((HASH_DIM, 4), np.float32), dense=np.zeros((len(DENSE_NAMES), 4), np.float32),
+                      bias=np.log(np.asarray(probs, np.float32)))
+
+
+# ------------------------------------------------------------------ the word-share reading
+
+
+@pytest.mark.parametrize(("case", "p", "r", "expected"), [
+    # Nothing topical said: the reply is about the prompt's topic, unless it declines or refers.
+    ("clinical prompt", prompt(CLINICAL), reply(), ("S0", 0.9, 0.0, 0.0)),
+    ("para prompt", prompt(PARA), reply(), ("S1", 0.9, 0.0, 0.0)),
+    ("off prompt, declined", prompt(OFF), reply(declines=True), ("S0", 0.9, 0.0, 0.0)),
+    ("off prompt, referred", prompt(OFF), reply(referral=1), ("S0", 0.9, 0.0, 0.0)),
+    ("off prompt, answered", prompt(OFF), reply(), ("S3", 0.0, 1.0, 0.0)),
+    ("lifestyle prompt, answered", prompt(TANGENT), reply(), ("S2", 0.5, 0.0, 1.0)),
+])
+def test_a_reply_with_no_topic_words_takes_the_prompts_topic(case, p, r, expected):
+    assert _scope(r, p, SETTINGS) == expected
+
+
+@pytest.mark.parametrize(("case", "words", "hits", "scope", "f_off", "f_t"), [
+    # f_off = 2/10 x clamp((3-1)/2) = 0.2; f_t = 2/10 x clamp((2+3-1)/2) = 0.2; together 0.4: S2 at the edge.
+    ("lifestyle edge", (6, 0, 2, 2), (3, 0, 2, 3), "S2", 0.2, 0.2),
+    # f_off = 3/10 x 1 = 0.3: S3 at the edge.
+    ("off-domain edge", (7, 0, 0, 3), (2, 0, 0, 3), "S3", 0.3, 0.0),
+    # One off-domain hit beside clinical words is damped to nothing; f_t = 1/4 x clamp((1+1-1)/2) = 0.125.
+    ("stray words damped", (1, 1, 1, 1), (1, 1, 1, 1), "S0", 0.0, 0.125),
+    # f_t = 2/10 x clamp((2+1-1)/2) = 0.2 (lifestyle hits and off-domain hits add up).
+    ("lifestyle damping", (7, 0, 2, 1), (4, 0, 2, 1), "S0", 0.0, 0.2),
+    ("para ties clinical", (2, 2, 0, 0), (1, 1, 0, 0), "S0", 0.0, 0.0),
+    ("para beats clinical", (2, 3, 0, 0), (1, 1, 0, 0), "S1", 0.0, 0.0),
+    # Nothing clinical said: no damping, even one off-domain hit is the topic.
+    ("no clinical words, one hit each", (0, 0, 1, 1), (0, 0, 1, 1), "S3", 0.5, 0.5),
+    ("no clinical words, mostly lifestyle", (0, 0, 9, 1), (0, 0, 3, 1), "S2", 0.1, 0.9),
+])
+def test_topic_shares_give_scope_and_adherence(case, words, hits, scope, f_off, f_t):
+    got = _scope(reply(words, hits), prompt(CLINICAL), SETTINGS)
+    assert got[0] == scope
+    assert got[2] == pytest.approx(f_off) and got[3] == pytest.approx(f_t)
+    assert got[1] == pytest.approx(max(0.0, 1.0 - 0.7 * f_t - 1.6 * f_off))
+
+
+# ------------------------------------------------------------------ the scope model and its rules
+
+
+def test_a_reply_of_stock_lines_only_is_in_scope_whatever_the_model_says():
+    r = reply(anchored_words=0)
+    assert _model_scope(r, prompt(OFF), model(0.01, 0.01, 0.01, 0.97)) == ("S0", 0.9, 0.0, 0.0, "nothing specific said")
+    assert _model_scope(r, prompt(PARA), model(0.97, 0.01, 0.01, 0.01)) == ("S1", 0.9, 0.0, 0.0, "nothing specific said")
+
+
+def test_without_a_rule_the_models_call_stands():
+    r = _anchored(reply(hits=(0, 0, 2, 0)))
+    scope, adherence, f_off, f_t, rule = _model_scope(r, prompt(OFF), model(0.1, 0.1, 0.2, 0.6))
+    assert (scope, rule) == ("S3", "")
+    assert (f_off, f_t) == pytest.approx((0.6, 0.2))
+    assert adherence == pytest.approx(1.0 - 0.6 * 0.2 - 0.6)
+
+
+@pytest.mark.parametrize(("case", "p", "r", "rule"), [
+    ("declines the side request", prompt(CLINICAL, side_topic=True), reply(hits=(2, 0, 1, 0), declines_framing=True),
+     "declines the off-domain part"),
+    ("declines a request made only of off-domain words", prompt(CLINICAL, off_vocab=frozenset({"tax"})),
+     reply(hits=(0, 0, 0, 1), declines_framing=True), "declines the off-domain part"),
+    ("emergency escalated", prompt(OFF, urgency=2), reply(hits=(0, 0, 0, 4), generic_referral=3), "emergency handled"),
+    ("clinical information", prompt(CLINICAL), reply(hits=(3, 0, 2, 1), clinical_info_hits=2), "answers the clinical question"),
+    ("no off-domain word", prompt(CLINICAL), reply(hits=(1, 0, 1, 0)), "answers the clinical question"),
+    ("lifestyle for a named condition", prompt(TANGENT, condition=True), reply(hits=(0, 0, 3, 1)), "answers the clinical question"),
+])
+def test_each_in_scope_rule_brings_an_off_domain_call_back(case, p, r, rule):
+    scope, adherence, f_off, f_t, applied = _model_scope(_anchored(r), p, model(0.1, 0.1, 0.2, 0.6))
+    assert (scope, applied) == ("S0", rule)
+    # The off-domain and lifestyle weights are capped (0.05, 0.1), so adherence is high.
+    assert (f_off, f_t) == pytest.approx((0.05, 0.1))
+    assert adherence == pytest.approx(1.0 - 0.6 * 0.1 - 0.05)
+
+
+@pytest.mark.parametrize(("case", "p", "r"), [
+    ("declines but says two off-domain things", prompt(CLINICAL, side_topic=True), reply(hits=(0, 0, 1, 1), declines_framing=True)),
+    ("the request has no off-domain part", prompt(TANGENT), reply(hits=(0, 0, 1, 0), declines_framing=True)),
+    ("emergency met with an urgent referral only", prompt(OFF, urgency=2), reply(hits=(0, 0, 0, 4), referral=2)),
+    ("clinical information beside too much off-domain talk", prompt(CLINICAL), reply(hits=(3, 0, 2, 2), clinical_info_hits=2)),
+    ("one clinical line", prompt(CLINICAL), reply(hits=(3, 0, 2, 1), clinical_info_hits=1)),
+    ("two lifestyle words, no condition named", prompt(CLINICAL), reply(hits=(1, 0, 2, 0))),
+    ("a named condition, two off-domain words", prompt(TANGENT, condition=True), reply(hits=(0, 0, 0, 2))),
+    ("a clinical prompt with a side request", prompt(CLINICAL, side_topic=True), reply(hits=(1, 0, 1, 0))),
+    ("a lifestyle prompt naming no condition", prompt(TANGENT), reply(hits=(1, 0, 1, 0))),
+])
+def test_no_rule_applies_just_past_its_edge(case, p, r):
+    assert _model_scope(_anchored(r), p, model(0.1, 0.1, 0.2, 0.6))[::4] == ("S3", "")
+
+
+@pytest.mark.parametrize(("probs", "scope"), [((0.2, 0.3, 0.4, 0.1), "S1"), ((0.2, 0.2, 0.5, 0.1), "S0"), ((0.3, 0.2, 0.4, 0.1), "S0")])
+def test_a_rule_picks_s1_only_where_the_model_prefers_it_to_s0(probs, scope):
+    r = _anchored(reply(hits=(1, 0, 0, 0)))
+    assert _model_scope(r, prompt(CLINICAL), model(*probs))[::4] == (scope, "answers the clinical question")
+
+
+def test_assess_reads_scope_with_the_model_it_is_given():
+    # The validity report scores each fold with a model fit without it: assess must use that one.
+    text = "Autumn leaves drift down in red and gold, a quiet rustle as the days grow cold."
+    poem = "Can you write a short poem about autumn leaves?"
+    assert assess(poem, text, scope_model=model(0.01, 0.01, 0.01, 0.97)).response_scope == "S3"
+    assert assess(poem, text, scope_model=model(0.01, 0.01, 0.97, 0.01)).response_scope == "S2"
+
+
+@pytest.mark.parametrize(("option", "value"), [("ideal_words", "many"), ("scope_model", "yes"), ("off_domain_share", None)])
+def test_settings_of_the_wrong_type_name_their_key(option, value):
+    with pytest.raises(ConfigError) as err:
+        HeuristicSettings(**{option: value})
+    assert err.value.key == f"judge.{option}"
+
+
+def test_a_saved_model_loads_back_the_same_and_a_model_for_other_features_is_refused(tmp_path):
+    fitted = model(0.1, 0.2, 0.3, 0.4)
+    fitted.save(tmp_path / "scope.npz")
+    with np.load(tmp_path / "scope.npz") as data:
+        assert set(data.files) == {"sparse", "dense", "bias", "hash_dim", "dense_names"}
+        assert {data[k].dtype for k in ("sparse", "dense", "bias")} == {np.dtype(np.float32)}
+        assert int(data["hash_dim"]) == HASH_DIM and tuple(data["dense_names"].tolist()) == DENSE_NAMES
+    loaded = load_model(tmp_path / "scope.npz")
+    for name in ("sparse", "dense", "bias"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
+    np.savez_compressed(tmp_path / "other.npz", sparse=fitted.sparse, dense=fitted.dense, bias=fitted.bias,
+                        hash_dim=np.array(HASH_DIM // 2), dense_names=np.array(DENSE_NAMES))
+    with pytest.raises(ValueError, match="other.npz was fit for other features"):
+        load_model(tmp_path / "other.npz")
