@@ -235,7 +235,7 @@ def test_a_reply_that_is_not_text_is_a_failure_not_a_score():
 
 def test_built_from_config_and_bad_options_name_the_judge_key():
     judge = build_judge(compose("score"))
-    assert isinstance(judge, HeuristicJudge) and judge.name == HeuristicJudge().name == "heuristic-v3.2"
+    assert isinstance(judge, HeuristicJudge) and judge.name == HeuristicJudge().name == "heuristic-v3.3"
     tuned = build_judge(compose("score", ["+judge.ideal_words=120"]))
     assert tuned.settings.ideal_words == 120
     with pytest.raises(ConfigError) as err:
@@ -626,7 +626,7 @@ def test_settings_accept_their_limits_and_name_the_option_beyond_them(option, go
 def test_the_default_settings_and_name_are_the_configured_ones():
     cfg = compose("score")
     judge = HeuristicJudge()
-    assert judge.name == cfg.judge.name == "heuristic-v3.2"
+    assert judge.name == cfg.judge.name == "heuristic-v3.3"
     from argen.judges.heuristic import HeuristicSettings
 
     assert judge.settings == HeuristicSettings(ideal_words=220, long_words_halving=260, off_domain_share=0.3,

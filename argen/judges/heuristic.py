@@ -389,7 +389,7 @@ class HeuristicJudge(Judge):
     else, even an empty reply, gets a verdict (an empty reply must score low, not be skipped).
     """
 
-    def __init__(self, name: str = "heuristic-v3.2", **settings: Any):
+    def __init__(self, name: str = "heuristic-v3.3", **settings: Any):
         self.name = name
         try:
             self.settings = HeuristicSettings(**settings)
