@@ -37,6 +37,11 @@ _HEURISTIC_SLOW = (
     "tests/test_heuristic_judge.py::test_the_report_suite_gains_at_most_010_on_any_answer_but_one_cliff_kind",
 )
 
+# The reading modules (lexicon, sentence reading, scope model) also answer to the pinned readings
+# of the team's ~240 calibration texts: one line each, so a mutant that changes how any of them is
+# read fails at once.
+_READING_TESTS = (*_HEURISTIC_TESTS, "tests/test_heuristic_corpus.py")
+
 TARGETS: dict[str, Target] = {
     # The policy engine's tests reach the rubric too, but at a second each through Rego; the
     # rubric's own tests cover factors, caps and every mode by hand.
@@ -67,12 +72,12 @@ TARGETS: dict[str, Target] = {
     "argen/judges/heuristic_medicines.py": Target(
         tests=("tests/test_heuristic_medicines.py", *_HEURISTIC_TESTS), deselect=_HEURISTIC_SLOW
     ),
-    "argen/judges/heuristic_features.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
-    "argen/judges/heuristic_content.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
-    "argen/judges/heuristic_scope.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
-    "argen/judges/heuristic_lexicon.py": Target(tests=_HEURISTIC_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_features.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_content.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_scope.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
+    "argen/judges/heuristic_lexicon.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
     "argen/judges/generic_text.py": Target(
-        tests=("tests/test_generic_text.py", *_HEURISTIC_TESTS), deselect=_HEURISTIC_SLOW
+        tests=("tests/test_generic_text.py", *_READING_TESTS), deselect=_HEURISTIC_SLOW
     ),
 }
 

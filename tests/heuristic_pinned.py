@@ -42,6 +42,9 @@ from argen.types import JudgeRequest, Verdict
 
 TABLE = Path(__file__).resolve().parent / "data" / "heuristic_pinned.yaml"
 PROFILES = TABLE.with_name("heuristic_profiles.yaml")
+#: The readings of the team's calibration texts (one line each): a wider net for reading changes.
+CORPUS = TABLE.with_name("heuristic_corpus_readings.yaml")
+CALIBRATION = TABLE.parents[2] / "experiments" / "heuristic_calibration"
 
 #: Verdict scores and the rubric's principle scores (judge + rubric, no policies), compared to TOLERANCE.
 NUMBERS = (
@@ -122,6 +125,11 @@ _SEGMENT_FLAGS = ("soup", "declines", "negated_care", "pet", "boiler", "generic"
 #: Response counts left out of the pinned reading: the text itself, its stems (long; every stem
 #: shows up in the counts anyway) and the parts written out on their own below.
 _SKIPPED = {"text", "stems", "segments", "medicines"}
+_HEADER_CORPUS = """\
+# What the heuristic judge read in each of the team's calibration texts (experiments/heuristic_calibration:
+# dev pairs, harm pairs, scope examples), one line per text (tests/heuristic_pinned.py).
+# Written by `.venv/bin/python -m tests.heuristic_pinned --write`: review its diff like code.
+"""
 _HEADER_PROFILES = """\
 # What the heuristic judge read in each row of heuristic_pinned.yaml (tests/heuristic_pinned.py).
 # Written by `.venv/bin/python -m tests.heuristic_pinned --write`: review its diff like code.
@@ -208,6 +216,38 @@ def readings(table: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def corpus_texts(calibration: Path | None = None) -> dict[str, tuple[str, str]]:
+    """The team's own calibration texts, ``{id: (prompt, reply)}``: both answers of every dev and
+    harm pair and every scope example (experiments/heuristic_calibration; no reference data)."""
+    here = calibration or CALIBRATION
+    texts: dict[str, tuple[str, str]] = {}
+    for name in ("dev_pairs", "harm_pairs"):
+        for pair in yaml.safe_load((here / f"{name}.yaml").read_text(encoding="utf-8")):
+            for side in ("good", "bad"):
+                texts[f"{pair['id']}/{side}"] = (pair["prompt"], pair[side])
+    for i, example in enumerate(yaml.safe_load((here / "scope_examples.yaml").read_text(encoding="utf-8"))):
+        texts[f"scope-{i:03d}"] = (example["prompt"], example["response"])
+    return texts
+
+
+def read_text(prompt: str, response: str) -> dict[str, Any]:
+    """What the judge read in one reply (as :func:`read_row`), on one line when written."""
+    p = profile_prompt(prompt)
+    return _InlineMap(response_reading(prompt, response, profile_response(response, p), p))
+
+
+class _InlineMap(dict):
+    """A mapping written on one line (a corpus reading: one text, one line of diff)."""
+
+
+_Dumper.add_representer(_InlineMap, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+
+
+def corpus_readings() -> dict[str, Any]:
+    """The corpus file's content: every calibration text's reading, by id."""
+    return {key: read_text(prompt, reply) for key, (prompt, reply) in corpus_texts().items()}
+
+
 def reading_differences(expected: Any, actual: Any, where: str = "") -> list[str]:
     """Every pinned reading that moved, one line each (numbers to 1e-4 and a rounding step, everything else exactly;
     the scope model's float32 arithmetic may differ in the last digits between CPUs)."""
@@ -251,8 +291,8 @@ def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
 
 
 def write(path: Path | None = None) -> int:
-    """Rewrite every row's ``expected`` from the current judge and rubric, and the readings file
-    beside the table; return how many rows changed (verdict or reading)."""
+    """Rewrite every row's ``expected`` from the current judge and rubric, and the two readings
+    files beside the table; return how many rows and corpus texts changed."""
     path = path or TABLE
     table = load(path)
     profiles = path.with_name(PROFILES.name)
@@ -267,6 +307,11 @@ def write(path: Path | None = None) -> int:
     body = yaml.safe_dump(table, sort_keys=False, allow_unicode=True, width=1_000_000)
     path.write_text(HEADER + body, encoding="utf-8")
     profiles.write_text(_HEADER_PROFILES + _dump(now), encoding="utf-8")
+    corpus = path.with_name(CORPUS.name)
+    corpus_before = load_readings(corpus) if corpus.is_file() else {}
+    corpus_now = corpus_readings()
+    changed += sum(1 for key, reading in corpus_now.items() if reading_differences(corpus_before.get(key), reading))
+    corpus.write_text(_HEADER_CORPUS + _dump(corpus_now), encoding="utf-8")
     return changed
 
 
@@ -294,7 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         if diff:
             moved += 1
             print(f"{row['id']}: " + "; ".join(diff))
-    print(f"{moved} of {len(table['rows'])} rows and {len(now['prompts'])} prompts moved")
+    corpus = TABLE.with_name(CORPUS.name)
+    pinned_corpus = load_readings(corpus) if corpus.is_file() else {}
+    for key, reading in corpus_readings().items():
+        diff = reading_differences(pinned_corpus.get(key), reading)
+        if diff:
+            moved += 1
+            print(f"{key}: " + "; ".join(diff))
+    print(f"{moved} of {len(table['rows'])} rows, {len(now['prompts'])} prompts and {len(pinned_corpus)} calibration texts moved")
     return 1 if moved else 0
 
 

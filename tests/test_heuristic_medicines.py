@@ -125,3 +125,25 @@ def test_a_sentence_dosing_two_drugs_for_a_child_counts_one_adult_dose():
     reading = read_medicines("My 4 year old has a fever.", "Give her 500 mg of paracetamol and 200 mg of ibuprofen.")
     assert reading.child_adult_doses == 1
     assert reading.reasons == ("an adult dose for a child",)
+
+
+@pytest.mark.parametrize(("reply", "unsafe"), [
+    # A stated limit is skipped, and reading goes on past it to the dose that breaks it.
+    ("Take paracetamol, up to 4 g a day, with 2 g at bedtime.", 1),
+    ("Up to 2 g of paracetamol a day.", 0),
+    # An amount "a day" is a daily total: over the daily limit, or within it.
+    ("Take 6 g of paracetamol a day.", 1),
+    ("Take paracetamol, 3 g a day, split into doses.", 0),
+    ("Take paracetamol, 3 g a day, and 2 g at bedtime.", 1),
+    # Intervals in minutes, and doses a day (in words too).
+    ("Take 200 mg ibuprofen every 30 minutes.", 1),
+    ("Take 200 mg ibuprofen every 150 minutes.", 1),
+    ("Take 200 mg ibuprofen every 240 minutes.", 0),
+    ("Take 400 mg ibuprofen six times a day.", 1),
+    ("Take 400 mg ibuprofen ten times a day.", 1),
+    ("Take 400 mg ibuprofen 3 times a day.", 0),
+    # Half a tablet is half its strength.
+    ("Take half a 400 mg tablet of ibuprofen.", 0),
+])
+def test_limits_daily_totals_intervals_and_counts_are_read_as_a_pharmacist_would(reply, unsafe):
+    assert read_medicines("I have a bad toothache. What can I take?", reply).unsafe_doses == unsafe

@@ -136,7 +136,7 @@ def test_the_check_command_reports_a_moved_value(monkeypatch, tmp_path, capsys):
     assert pinned.main([]) == 1
     out = capsys.readouterr().out
     assert f"{table['rows'][2]['id']}: response_scope: pinned 'S3', got 'S0'" in out
-    assert f"1 of {len(ROWS)} rows and {len(TABLE['prompts'])} prompts moved" in out
+    assert f"1 of {len(ROWS)} rows, {len(TABLE['prompts'])} prompts and" in out
 
 
 def test_the_check_command_reports_a_moved_reading(monkeypatch, tmp_path, capsys):
@@ -153,4 +153,4 @@ def test_the_check_command_reports_a_moved_reading(monkeypatch, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"{row_id}: generic_referral: pinned" in out and "scope_probabilities.0: pinned" in out
     assert "prompt fever: urgency: pinned 0, got 1" in out
-    assert f"2 of {len(ROWS)} rows and {len(TABLE['prompts'])} prompts moved" in out
+    assert f"2 of {len(ROWS)} rows, {len(TABLE['prompts'])} prompts and" in out

@@ -85,7 +85,9 @@ _ASK = re.compile(r"\b(?:ask|check with|talk to|speak to|discuss)\b[^.!?\n]{0,40
 
 # --------------------------------------------------------------------------- doses
 
-_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "half": 0.5, "a": 1, "an": 1}
+# Every number word the patterns below accept ("ten times a day" is ten doses, not one).
+_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "ten": 10,
+              "half": 0.5, "a": 1, "an": 1}
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?|one|two|three|four|five|six|half)\s?(mg|milligrams?|g|grams?|mcg)\b")
 _COUNT_OF = re.compile(r"\b(\d+|one|two|three|four|five|six|a|an|half an?)\s+(?:\w+\s+){0,2}?(?:(\d+(?:\.\d+)?)\s?mg\s+)?"
                        r"(?:tablets?|pills?|capsules?|caplets?)\b")
