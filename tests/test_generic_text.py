@@ -101,3 +101,59 @@ def test_generic_tail_reads_the_run_of_stock_or_repeated_sentences_after_content
     # Stock lines alone are not a tail after content: nothing specific was said.
     bare = generic_tail(PROMPT, tail)
     assert not bare.gamed and not bare.has_content
+
+
+@pytest.mark.parametrize(("words", "stems"), [
+    # A list number at the start of a line is no quantity; a longer number is one.
+    (["3", "contact", "a", "doctor"], ["contact", "doctor"]),
+    (["100", "mg", "daily"], ["100", "dai"]),
+    # "Keep an eye on it" names no eye; an eye at the end of the words, or after "an" but not
+    # before "on"/"out", is an eye.
+    (["keep", "an", "eye", "on", "it"], ["keep"]),
+    (["an", "eye", "out"], []),
+    (["keep", "an", "eye", "on"], ["keep"]),
+    (["keep", "an", "eye"], ["keep", "eye"]),
+    (["an", "eye", "exam"], ["eye", "exam"]),
+    (["turn", "an", "alarm", "on"], ["turn", "alarm"]),
+    # "If it comes back" names no back; back pain does.
+    (["come", "back"], ["come"]),
+    (["back", "pain", "may", "come"], ["back", "pain", "come"]),
+])
+def test_content_stems_leave_out_list_numbers_and_idioms(words, stems):
+    assert gt.content_stems(words) == stems
+
+
+def test_a_hyphenated_word_is_specific_when_a_part_of_it_is():
+    words = ["in-person", "follow-up", "self-care", "well-being", "check-up", "x-ray", "heart-rate", "eye-drops", "24-hour"]
+    assert gt.specific(words) == {"x-ray", "heart-rate", "eye-drops", "24-hour"}
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    # Two reviewer words beside a word about the answer itself: talk to a reviewer, whatever else the line says.
+    ("this answer is accurate please see a doctor or a specialist or a nurse", "reviewer"),
+    # Without a word about the answer, the class with most words wins.
+    ("accurate and complete please see a doctor or a specialist or a nurse", "referral"),
+])
+def test_reviewer_talk_needs_two_reviewer_words_and_a_word_about_the_answer(text, kind):
+    assert kind_of(gt.content_stems(text.split())) == kind
+
+
+def test_each_sentence_is_read_with_its_text_words_and_repeats():
+    sentences = read_sentences("I get migraines.", "It’s a migraine. ... Ibuprofen eases migraine.")
+    assert [(s.text, s.words, s.repeat, s.kind) for s in sentences] == [
+        ("it's a migraine.", 3, False, None), ("ibuprofen eases migraine.", 3, False, None)]
+
+
+@pytest.mark.parametrize(("reply", "repeats"), [
+    ("Rest helps. Rest helps.", [False, True]),  # the same words again, however few
+    ("Ibuprofen eases migraine. Ibuprofen for migraine.", [False, True]),  # two specific words, both said before
+    ("Ibuprofen eases migraine. Migraine eases with ibuprofen.", [False, True]),  # the same specific words, reordered
+    # Said before anywhere in the reply, not only in the sentence just before.
+    ("Ibuprofen eases migraine. Cold compresses soothe pain. Ibuprofen and compresses.", [False, False, True]),
+    ("Ibuprofen eases migraine. Ibuprofen with rest.", [False, False]),  # one new word: not a repeat
+])
+def test_a_sentence_repeats_when_its_specific_words_were_all_said_before(reply, repeats):
+    sentences = read_sentences("I get migraines.", reply)
+    assert [s.repeat for s in sentences] == repeats
+    assert [s.kind for s in sentences if s.repeat and not s.generic] == ["repeat"] * sum(
+        1 for s in sentences if s.repeat and not s.generic)
