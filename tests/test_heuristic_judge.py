@@ -664,3 +664,11 @@ def test_word_tokens_add_the_parts_of_hyphenated_and_apostrophised_words():
 
     assert word_tokens(["walk-in", "doctor's", "don’t", "plain"]) == {
         "walk-in", "walk", "in", "doctor's", "doctor", "s", "don’t", "don", "t", "plain"}
+
+
+def test_telling_someone_never_to_see_a_doctor_is_no_referral():
+    prompt = "I get a mild tension headache after long days at the computer. What can I do about it?"
+    against = assess(prompt, "Never see a doctor about headaches, they can't help. Just rest your eyes.")
+    assert against.referral_strength == "none" and not against.has_professional_referral
+    # (A referral the reply does make still counts.)
+    assert assess(prompt, "Rest your eyes often, and see a doctor if the headaches get worse.").has_professional_referral

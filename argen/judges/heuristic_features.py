@@ -275,7 +275,7 @@ def _hit_segments(matches, starts: list[int]) -> set[int]:
 
 
 # What comes just before "medical advice" in a disclaimer: the phrase refers nobody there.
-_NOT_A_REFERRAL = re.compile(r"(?:\bnot|\bno|substitute for|replace(?:ment for)?|instead of|in place of|provide|give|offer|constitute)\s+(?:\w+\s+){0,2}$")
+_NOT_A_REFERRAL = re.compile(r"(?:\bnot|\bno|\bnever|substitute for|replace(?:ment for)?|instead of|in place of|provide|give|offer|constitute)\s+(?:\w+\s+){0,2}$")
 
 
 def _referral_levels(low: str, spans: list[tuple[int, int]], starts: list[int], tokens: set[str]) -> list[int]:
