@@ -67,7 +67,7 @@ class PromptProfile:
 
     stems: frozenset[str]
     content: frozenset[str]  # topic-bearing stems, for overlap
-    off_vocab: frozenset[str]  # content stems from the prompt's non-health clauses
+    off_vocab: frozenset[str]  # content stems from the prompt's clauses about something outside medicine
     urgency: int  # 0 routine, 1 worrying, 2 emergency described
     topic: int  # the prompt's dominant topic
     side_topic: bool = False  # a clause of its own about lifestyle or something outside medicine
@@ -200,9 +200,11 @@ def profile_prompt(prompt: str) -> PromptProfile:
         for part in re.split(r"\b(?:also|anyway|oh and|and another thing|btw|by the way)\b", low)[1:]
     )
     for cs, counts in clause_stems:
-        # The words around a known off-domain word (or, in a prompt with no health word at all,
-        # every specific word) mark off-domain talk when the reply repeats them.
-        if no_health or counts[OFF] > 0:
+        # The words of a clause about something outside medicine (or, in a prompt with no health
+        # word at all, every specific word) mark off-domain talk when the reply repeats them. A
+        # health clause that merely mentions an everyday thing ("a headache after long days at
+        # the computer", "back ache after gardening") is not one: its words are the question's.
+        if no_health or _dominant(counts) == OFF:
             off.update(s for s in cs if len(s) > 3 and s not in lex.GENERIC and s not in _HEALTH)
     emergency = (
         lex.PROMPT_EMERGENCY.search(low)
