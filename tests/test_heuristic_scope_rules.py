@@ -163,3 +163,58 @@ def test_a_saved_model_loads_back_the_same_and_a_model_for_other_features_is_ref
                         hash_dim=np.array(HASH_DIM // 2), dense_names=np.array(DENSE_NAMES))
     with pytest.raises(ValueError, match="other.npz was fit for other features"):
         load_model(tmp_path / "other.npz")
+
+
+# ------------------------------------------------------------------ care sentences
+
+
+@pytest.mark.parametrize(("sentence", "care_only"), [
+    # A condition, then where to go: nothing said but where to go.
+    ("if it gets worse, see a doctor.", True),
+    ("see a doctor if it gets worse.", True),
+    # The condition at the start runs to the first comma: what follows it names the rash, so the
+    # sentence says something about this problem (also after a list marker of up to 4 characters).
+    ("if it gets worse, see your gp about the rash.", False),
+    ("3.  if it gets worse, see your gp about the rash.", False),
+    ("- if it gets worse, see your gp about the rash.", False),
+    ("if it gets worse, or the rash spreads, see a doctor.", False),
+    # Past 4 characters, the condition is read to the end of the sentence (the rash is the
+    # person's own word there, so it names nothing new).
+    ("12.  if it gets worse, see your gp about the rash.", True),
+    # The person's situation restated is no condition; signs of its own make it advice.
+    ("if you're worried about the rash, see a doctor.", False),
+    ("if you notice numbness around your groin, see a doctor.", False),
+    ("call 911 now, breathe oxygen if the dive shop has it.", False),
+    ("see a doctor.", False),
+])
+def test_a_care_sentence_only_sends_the_person_to_care_on_a_condition(sentence, care_only):
+    from argen.judges.heuristic_features import _care_only, profile_prompt
+
+    assert _care_only(sentence, profile_prompt("I have an itchy rash on my arm. What should I do?")) is care_only
+
+
+@pytest.mark.parametrize(("counts", "topic"), [
+    ([0, 0, 0, 0], None),
+    ([1, 0, 1, 3], OFF),
+    ([0, 0, 2, 2], OFF),  # off-domain words tie lifestyle ones: off-domain
+    ([1, 0, 3, 1], TANGENT),
+    ([1, 2, 0, 0], PARA),
+    ([1, 1, 0, 0], CLINICAL),  # para-clinical words must outnumber clinical ones
+    ([1, 0, 1, 1], CLINICAL),
+])
+def test_a_segments_topic_is_its_dominant_vocabulary(counts, topic):
+    from argen.judges.heuristic_features import _dominant
+
+    assert _dominant(counts) == topic
+
+
+@pytest.mark.parametrize(("text", "segments"), [
+    ("rest.  drink water.\n\n- take a break", ["rest.", "drink water.", "- take a break"]),
+    ("   hello there.   ", ["hello there."]),
+    ("a. b", ["a.", "b"]),
+    ("\n\n  \n", []),
+])
+def test_segments_are_sentences_and_lines_with_their_blanks_trimmed(text, segments):
+    from argen.judges.heuristic_features import _segment_spans
+
+    assert [text[a:b] for a, b in _segment_spans(text)] == segments
