@@ -218,3 +218,25 @@ def test_segments_are_sentences_and_lines_with_their_blanks_trimmed(text, segmen
     from argen.judges.heuristic_features import _segment_spans
 
     assert [text[a:b] for a, b in _segment_spans(text)] == segments
+
+
+@pytest.mark.parametrize(("base", "before", "after", "level"), [
+    # "Call 911 in an emergency" names no emergency: routine, whichever side the phrase is on,
+    # within 45 characters of the referral.
+    (3, "", " in an emergency", 1),
+    (3, "in an emergency, ", "", 1),
+    (3, "", "a" * 30 + " in an emergency", 3),
+    (3, "in an emergency " + "b" * 30, "", 3),
+    # A description of urgency costs two levels, a condition or a hedge one; never below routine.
+    (3, "conditions that may require ", "", 1),
+    (2, "conditions that may require ", "", 1),
+    (3, "", " if it gets worse", 2),
+    (3, "you may want to consider ", "", 2),
+    (3, "", " or your doctor", 2),
+    (2, "", "", 2),
+    (1, "", "", 1),
+])
+def test_a_referrals_context_weakens_it(base, before, after, level):
+    from argen.judges.heuristic_features import _weaken
+
+    assert _weaken(base, before, after) == level
