@@ -270,3 +270,13 @@ def test_a_named_myth_counts_unless_its_own_sentence_negates_it(reply, myths):
     from argen.judges.heuristic_features import profile_prompt, profile_response
 
     assert profile_response(reply, profile_prompt("I have a chest infection. What should I do?")).myth == myths
+
+
+@pytest.mark.parametrize(("last", "truncated"), [(0x1F300, False), (0x1FAFF, False), (0x1F2FF, True), (0x1FB00, True)])
+def test_a_reply_ending_on_an_emoji_ended_on_purpose(last, truncated):
+    # The pictographs U+1F300..U+1FAFF close a reply like a full stop; the symbols either side of
+    # that block do not.
+    from argen.judges.heuristic_features import profile_prompt, profile_response
+
+    reply = "Rest your eyes and drink water " + chr(last)
+    assert profile_response(reply, profile_prompt("I have a headache.")).truncated is truncated
