@@ -73,7 +73,9 @@ TARGETS: dict[str, Target] = {
         tests=("tests/test_heuristic_medicines.py", *_HEURISTIC_TESTS), deselect=_HEURISTIC_SLOW
     ),
     "argen/judges/heuristic_features.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
-    "argen/judges/heuristic_content.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
+    # (heuristic_content.py is not listed: it is patterns and word lists, and its one function runs
+    # at import, where mutmut never switches a mutant on; mutmut's own check then stops the run,
+    # "Unable to force test failures". Its patterns answer to the pinned readings instead.)
     "argen/judges/heuristic_scope.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
     "argen/judges/heuristic_lexicon.py": Target(tests=_READING_TESTS, deselect=_HEURISTIC_SLOW),
     "argen/judges/generic_text.py": Target(
