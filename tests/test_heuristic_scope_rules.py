@@ -172,6 +172,9 @@ def test_a_saved_model_loads_back_the_same_and_a_model_for_other_features_is_ref
     # A condition, then where to go: nothing said but where to go.
     ("if it gets worse, see a doctor.", True),
     ("see a doctor if it gets worse.", True),
+    # Without a comma the condition runs to the end: the person's own word in it names nothing new.
+    ("if it gets worse see a doctor.", True),
+    ("if the rash gets worse see a doctor.", True),
     # The condition at the start runs to the first comma: what follows it names the rash, so the
     # sentence says something about this problem (also after a list marker of up to 4 characters).
     ("if it gets worse, see your gp about the rash.", False),
@@ -211,6 +214,7 @@ def test_a_segments_topic_is_its_dominant_vocabulary(counts, topic):
 @pytest.mark.parametrize(("text", "segments"), [
     ("rest.  drink water.\n\n- take a break", ["rest.", "drink water.", "- take a break"]),
     ("   hello there.   ", ["hello there."]),
+    ("rest   \nwater", ["rest", "water"]),
     ("a. b", ["a.", "b"]),
     ("\n\n  \n", []),
 ])
