@@ -114,6 +114,8 @@ def test_generic_tail_reads_the_run_of_stock_or_repeated_sentences_after_content
     (["keep", "an", "eye", "on"], ["keep"]),
     (["keep", "an", "eye"], ["keep", "eye"]),
     (["an", "eye", "exam"], ["eye", "exam"]),
+    # The first word has no word before it: an "an" at the end of the list is not one.
+    (["eye", "on", "it", "an"], ["eye"]),
     (["turn", "an", "alarm", "on"], ["turn", "alarm"]),
     # "If it comes back" names no back; back pain does.
     (["come", "back"], ["come"]),
@@ -124,8 +126,10 @@ def test_content_stems_leave_out_list_numbers_and_idioms(words, stems):
 
 
 def test_a_hyphenated_word_is_specific_when_a_part_of_it_is():
-    words = ["in-person", "follow-up", "self-care", "well-being", "check-up", "x-ray", "heart-rate", "eye-drops", "24-hour"]
-    assert gt.specific(words) == {"x-ray", "heart-rate", "eye-drops", "24-hour"}
+    # Parts of two letters or fewer name nothing ("re-do", "co-op"); one letter beside a word does ("x-ray").
+    words = ["in-person", "follow-up", "self-care", "well-being", "check-up", "x-ray", "heart-rate", "eye-drops", "24-hour",
+             "re-do", "co-op", "ex-smoker"]
+    assert gt.specific(words) == {"x-ray", "heart-rate", "eye-drops", "24-hour", "ex-smoker"}
 
 
 @pytest.mark.parametrize(("text", "kind"), [

@@ -14,8 +14,8 @@ import pytest
 
 from argen.errors import ConfigError
 from argen.judges.heuristic import HeuristicSettings, _model_scope, _scope, assess
-from argen.judges.heuristic_features import CLINICAL, OFF, PARA, TANGENT, PromptProfile, ResponseProfile
-from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, ScopeModel, load_model
+from argen.judges.heuristic_features import CLINICAL, OFF, PARA, TANGENT, PromptProfile, ResponseProfile, Segment
+from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, ScopeModel, features, load_model
 
 SETTINGS = HeuristicSettings()
 
@@ -163,6 +163,38 @@ def test_a_saved_model_loads_back_the_same_and_a_model_for_other_features_is_ref
                         hash_dim=np.array(HASH_DIM // 2), dense_names=np.array(DENSE_NAMES))
     with pytest.raises(ValueError, match="other.npz was fit for other features"):
         load_model(tmp_path / "other.npz")
+
+
+
+def _said(text: str, **flags) -> Segment:
+    """One informative sentence of a reply (not stock, not a repeat, not a bare safety net)."""
+    return Segment(text, text.split(), CLINICAL, False, False, 0, False, **flags)
+
+
+@pytest.mark.parametrize(("nets", "feature"), [(0, 0.0), (1, 0.5), (2, 1.0), (3, 1.0)])
+def test_safety_nets_count_towards_the_scope_model_up_to_two(nets, feature):
+    r = reply(segments=[_said(f"watch for swelling number {i}", netting=i < nets) for i in range(4)])
+    dense = features(prompt(CLINICAL), r)[2]
+    assert dense[DENSE_NAMES.index("safety_net")] == feature
+
+
+def test_one_hashed_token_weighs_one():
+    # A prompt of one content word and nothing said: one sparse feature, L2-normalised to 1.0.
+    p = prompt(CLINICAL, content=frozenset({"ankl"}))
+    idx, val, _ = features(p, reply())
+    assert len(idx) == 1 and val == [1.0]
+    m = model(0.25, 0.25, 0.25, 0.25)
+    sparse = m.sparse.copy()
+    sparse[idx[0]] = np.log(np.asarray([0.7, 0.1, 0.1, 0.1], np.float32))
+    got = ScopeModel(sparse=sparse, dense=m.dense, bias=m.bias).probabilities(p, reply())
+    assert got == pytest.approx([0.7, 0.1, 0.1, 0.1], abs=1e-6)
+
+
+def test_a_confident_model_still_gives_finite_probabilities():
+    # Logits of 60 overflow float32's exp: the largest is subtracted first.
+    m = ScopeModel(sparse=np.zeros((HASH_DIM, 4), np.float32), dense=np.zeros((len(DENSE_NAMES), 4), np.float32),
+                   bias=np.asarray([60.0, 0.0, 0.0, 0.0], np.float32))
+    assert m.probabilities(prompt(CLINICAL), reply()) == pytest.approx([1.0, 0.0, 0.0, 0.0], abs=1e-6)
 
 
 # ------------------------------------------------------------------ care sentences
