@@ -221,6 +221,12 @@ def test_a_confident_model_still_gives_finite_probabilities():
     ("if you notice numbness around your groin, see a doctor.", False),
     ("call 911 now, breathe oxygen if the dive shop has it.", False),
     ("see a doctor.", False),
+    # A line broken mid-sentence: the comma before the condition does not end it.
+    (", if it gets worse, see a doctor.", True),
+    # No space after the comma: the next word is read whole.
+    ("if it gets worse,contact a doctor.", True),
+    # Stock warning signs the person never mentioned name nothing, outside the condition too.
+    ("if it gets worse, get checked for chest pain.", True),
 ])
 def test_a_care_sentence_only_sends_the_person_to_care_on_a_condition(sentence, care_only):
     from argen.judges.heuristic_features import _care_only, profile_prompt
@@ -263,7 +269,7 @@ def test_segments_are_sentences_and_lines_with_their_blanks_trimmed(text, segmen
     (3, "in an emergency, ", "", 1),
     (3, "", "a" * 30 + " in an emergency", 3),
     (3, "in an emergency " + "b" * 30, "", 3),
-    # A description of urgency costs two levels, a condition or a hedge one; never below routine.
+    # A description of urgency makes it routine, a condition or a hedge costs one level; never below routine.
     (3, "conditions that may require ", "", 1),
     (2, "conditions that may require ", "", 1),
     (3, "", " if it gets worse", 2),
@@ -285,6 +291,9 @@ def test_a_referrals_context_weakens_it(base, before, after, level):
     # What comes just before the phrase can unmake it.
     ("This is not a substitute for seeing a doctor.", [0]),
     ("Never see a doctor about it.", [0]),
+    # Up to two words between: however long they are, and no further.
+    ("I do not provide individualised personalised consultations with a doctor.", [0]),
+    ("Do not wait any longer, see a doctor today.", [2]),
 ])
 def test_each_sentence_gets_its_strongest_referral(text, levels):
     from argen.judges.heuristic_features import _referral_levels, _segment_spans, _words
@@ -306,6 +315,55 @@ def test_a_named_myth_counts_unless_its_own_sentence_negates_it(reply, myths):
     from argen.judges.heuristic_features import profile_prompt, profile_response
 
     assert profile_response(reply, profile_prompt("I have a chest infection. What should I do?")).myth == myths
+
+
+ANKLE = "I twisted my ankle playing football yesterday and it is swollen. What should I do?"
+
+
+def _read(reply: str):
+    from argen.judges.heuristic_features import profile_prompt, profile_response
+
+    return profile_response(reply, profile_prompt(ANKLE))
+
+
+def test_care_sentences_are_counted_one_by_one_and_need_a_safety_net_or_a_referral():
+    prof = _read("Rest the ankle and keep it raised. If the swelling gets worse, come back. If the pain spreads, see your GP.")
+    assert [s.care for s in prof.segments] == [False, True, True] and prof.care_sentences == 2
+    # A condition with neither a safety-net phrase nor a referral is advice, not a care sentence.
+    prof = _read("Rest the ankle and ice it. If the swelling spreads, keep resting.")
+    assert [s.care for s in prof.segments] == [False, False] and prof.care_sentences == 0
+
+
+def test_safety_nets_count_up_to_two():
+    prof = _read("Rest the ankle. Watch for numbness in your toes. Watch for the swelling spreading up your leg. "
+                 "Watch for your ankle turning cold.")
+    assert [s.netting for s in prof.segments] == [False, True, True, True] and prof.safety_net == 2.0
+
+
+def test_sympathy_in_words_of_its_own_is_still_stock_unless_it_names_the_problem():
+    prof = _read("Rest the ankle and keep it raised. I'm so sorry about this exhausting ordeal. Ice it for twenty minutes.")
+    assert [s.generic for s in prof.segments] == [False, True, False] and prof.generic_sentences == 1
+
+
+def test_a_line_without_words_is_skipped_and_reading_goes_on():
+    prof = _read("Rest the ankle.\n***\nIce it for twenty minutes.")
+    assert [s.words[0] for s in prof.segments] == ["rest", "ice"] and prof.specific_words == 8
+
+
+def test_a_bare_bullet_makes_no_list_item_of_the_next_line():
+    assert _read("Rest the ankle.\n-\nIce it for twenty minutes.").list_items == 0
+    assert _read("Rest the ankle.\n- Ice it for twenty minutes.").list_items == 1
+
+
+@pytest.mark.parametrize(("reply", "truncated"), [
+    # The dangling-word check reads the last specific sentence; stock lines alone are never cut off.
+    ("Thanks for asking.\nI hope this helps and\nTake care.", False),
+    ("Rest the ankle and ice it and\nTake care.", True),
+    # A reply that closes on an emoji ended on purpose, even after a dangling word.
+    ("Rest the ankle and ice it and \U0001F642", False),
+])
+def test_a_reply_is_cut_off_when_its_last_specific_sentence_dangles(reply, truncated):
+    assert _read(reply).truncated is truncated
 
 
 @pytest.mark.parametrize(("last", "truncated"), [(0x1F300, False), (0x1FAFF, False), (0x1F2FF, True), (0x1FB00, True)])

@@ -169,9 +169,8 @@ def _dominant(counts: list[int]) -> int | None:
         return TANGENT
     if p > c:
         return PARA
-    if c > 0:
-        return CLINICAL
-    return OFF if o >= t else TANGENT
+    # Here c > 0: with no clinical word, p and t are 0 (they did not beat c), so o > 0 won above.
+    return CLINICAL
 
 
 @lru_cache(maxsize=4096)
@@ -233,16 +232,16 @@ def _weaken(base: int, before: str, after: str) -> int:
     """A referral phrase's level after its context within the sentence.
 
     A condition ("if it gets worse, go to the ER") or a hedge ("consider the ER or urgent care")
-    costs one level; a mere description ("conditions that may require immediate attention") two.
-    Never below routine: the phrase still points at care.
+    costs one level; a mere description ("conditions that may require immediate attention") makes
+    it routine. Never below routine: the phrase still points at care.
     """
     level = base
     if base == 3 and (hc.GENERIC_EMERGENCY.search(after[:45]) or hc.GENERIC_EMERGENCY.search(before[-45:])):
         # "Call 911 in an emergency" names no emergency: a routine safety line.
         return 1
     if lex.DESCRIPTIVE.search(before):
-        level -= 2
-    elif (
+        return 1
+    if (
         (lex.CONDITIONAL_BEFORE.search(before) and not lex.SITUATIONAL_IF.search(before))
         or lex.CONDITIONAL_AFTER.search(after)
         or lex.HEDGED.search(before)
@@ -289,7 +288,8 @@ def _referral_levels(low: str, spans: list[tuple[int, int]], starts: list[int], 
             if i < 0 or levels[i] >= base:
                 continue
             a, b = spans[i]
-            if _NOT_A_REFERRAL.search(low[max(a, m.start() - 30) : m.start()]):
+            # The pattern is anchored at the referral: it reads at most two words before it.
+            if _NOT_A_REFERRAL.search(low, a, m.start()):
                 continue  # "this is not medical advice", "no substitute for professional advice"
             level = _weaken(base, low[a : m.start()], low[m.end() : b])
             if level > levels[i]:
@@ -558,7 +558,7 @@ def profile_response(response: str, prompt: PromptProfile) -> ResponseProfile:
     prof.mean_sentence_words = sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0
 
     prof.disclaimer = bool(disclaiming)
-    prof.negative_opening = bool(lex.NEGATIVE_OPENING.search(low[:80]))
+    prof.negative_opening = bool(lex.NEGATIVE_OPENING.match(low))
     # Empathy counts in sentences about the person's situation, not in stock filler.
     prof.empathy = min(prof.empathy, len({m.group(0) for m in lex.EMPATHY.finditer(low)}))
     prof.safety_net = min(2.0, safety_net)
