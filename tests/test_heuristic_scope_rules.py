@@ -341,7 +341,9 @@ def test_safety_nets_count_up_to_two():
 
 
 def test_sympathy_in_words_of_its_own_is_still_stock_unless_it_names_the_problem():
-    prof = _read("Rest the ankle and keep it raised. I'm so sorry about this exhausting ordeal. Ice it for twenty minutes.")
+    # Three words of its own, none about the problem (not one stray word, which is stock anyway).
+    prof = _read("Rest the ankle and keep it raised. I'm so sorry about this whole kerfuffle and rigmarole. "
+                 "Ice it for twenty minutes.")
     assert [s.generic for s in prof.segments] == [False, True, False] and prof.generic_sentences == 1
 
 
@@ -359,9 +361,10 @@ def test_a_bare_bullet_makes_no_list_item_of_the_next_line():
     # The dangling-word check reads the last specific sentence; stock lines alone are never cut off.
     ("Thanks for asking.\nI hope this helps and\nTake care.", False),
     ("Rest the ankle and ice it and\nTake care.", True),
-    # A reply that closes on an emoji ended on purpose, even after a dangling word.
-    ("Rest the ankle and ice it and \U0001F642", False),
-])
+    # A reply that closes on a pictograph ended on purpose, even after a dangling word (a thumbs-up
+    # is no full stop of its own, unlike the smileys `_TERMINAL` lists).
+    ("Rest the ankle and ice it and \U0001F44D", False),
+], ids=["stock lines only", "dangling", "emoji"])  # (plain ids: mutmut runs a test by its node id)
 def test_a_reply_is_cut_off_when_its_last_specific_sentence_dangles(reply, truncated):
     assert _read(reply).truncated is truncated
 
