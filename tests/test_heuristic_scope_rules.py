@@ -364,7 +364,7 @@ def test_a_bare_bullet_makes_no_list_item_of_the_next_line():
     # A reply that closes on a pictograph ended on purpose, even after a dangling word (a thumbs-up
     # is no full stop of its own, unlike the smileys `_TERMINAL` lists).
     ("Rest the ankle and ice it and \U0001F44D", False),
-], ids=["stock lines only", "dangling", "emoji"])  # (plain ids: mutmut runs a test by its node id)
+], ids=["stock lines only", "dangling", "emoji"])
 def test_a_reply_is_cut_off_when_its_last_specific_sentence_dangles(reply, truncated):
     assert _read(reply).truncated is truncated
 
