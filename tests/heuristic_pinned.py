@@ -274,6 +274,11 @@ def load_readings(path: Path | None = None) -> dict[str, Any]:
     return yaml.safe_load((path or PROFILES).read_text(encoding="utf-8"))
 
 
+def _pinned_so_far(path: Path) -> dict[str, Any]:
+    """The readings already written at ``path``, or none before its first ``--write``."""
+    return load_readings(path) if path.is_file() else {}
+
+
 def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """Every field whose value moved (numbers beyond TOLERANCE, labels at all), one line each."""
     out = []
@@ -296,7 +301,7 @@ def write(path: Path | None = None) -> int:
     path = path or TABLE
     table = load(path)
     profiles = path.with_name(PROFILES.name)
-    before = load_readings(profiles)["rows"] if profiles.is_file() else {}
+    before = _pinned_so_far(profiles).get("rows", {})
     now = readings(table)
     changed = 0
     for row in table["rows"]:
@@ -308,7 +313,7 @@ def write(path: Path | None = None) -> int:
     path.write_text(HEADER + body, encoding="utf-8")
     profiles.write_text(_HEADER_PROFILES + _dump(now), encoding="utf-8")
     corpus = path.with_name(CORPUS.name)
-    corpus_before = load_readings(corpus) if corpus.is_file() else {}
+    corpus_before = _pinned_so_far(corpus)
     corpus_now = corpus_readings()
     changed += sum(1 for key, reading in corpus_now.items() if reading_differences(corpus_before.get(key), reading))
     corpus.write_text(_HEADER_CORPUS + _dump(corpus_now), encoding="utf-8")
@@ -326,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     table = load()
     moved = 0
     profiles = TABLE.with_name(PROFILES.name)
-    pinned_readings = load_readings(profiles) if profiles.is_file() else {}
+    pinned_readings = _pinned_so_far(profiles)
     now = readings(table)
     for name, reading in now["prompts"].items():
         diff = reading_differences(pinned_readings.get("prompts", {}).get(name), reading)
@@ -340,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             moved += 1
             print(f"{row['id']}: " + "; ".join(diff))
     corpus = TABLE.with_name(CORPUS.name)
-    pinned_corpus = load_readings(corpus) if corpus.is_file() else {}
+    pinned_corpus = _pinned_so_far(corpus)
     for key, reading in corpus_readings().items():
         diff = reading_differences(pinned_corpus.get(key), reading)
         if diff:

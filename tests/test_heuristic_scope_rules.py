@@ -14,7 +14,24 @@ import pytest
 
 from argen.errors import ConfigError
 from argen.judges.heuristic import HeuristicSettings, _model_scope, _scope, assess
-from argen.judges.heuristic_features import CLINICAL, OFF, PARA, TANGENT, PromptProfile, ResponseProfile, Segment
+from argen.judges.heuristic_features import (
+    CLINICAL,
+    OFF,
+    PARA,
+    TANGENT,
+    PromptProfile,
+    ResponseProfile,
+    Segment,
+    _care_only,
+    _dominant,
+    _referral_levels,
+    _segment_spans,
+    _weaken,
+    _words,
+    profile_prompt,
+    profile_response,
+)
+from argen.judges.heuristic_lexicon import word_tokens
 from argen.judges.heuristic_scope import DENSE_NAMES, HASH_DIM, ScopeModel, features, load_model
 
 SETTINGS = HeuristicSettings()
@@ -229,7 +246,6 @@ def test_a_confident_model_still_gives_finite_probabilities():
     ("if it gets worse, get checked for chest pain.", True),
 ])
 def test_a_care_sentence_only_sends_the_person_to_care_on_a_condition(sentence, care_only):
-    from argen.judges.heuristic_features import _care_only, profile_prompt
 
     assert _care_only(sentence, profile_prompt("I have an itchy rash on my arm. What should I do?")) is care_only
 
@@ -244,7 +260,6 @@ def test_a_care_sentence_only_sends_the_person_to_care_on_a_condition(sentence, 
     ([1, 0, 1, 1], CLINICAL),
 ])
 def test_a_segments_topic_is_its_dominant_vocabulary(counts, topic):
-    from argen.judges.heuristic_features import _dominant
 
     assert _dominant(counts) == topic
 
@@ -257,7 +272,6 @@ def test_a_segments_topic_is_its_dominant_vocabulary(counts, topic):
     ("\n\n  \n", []),
 ])
 def test_segments_are_sentences_and_lines_with_their_blanks_trimmed(text, segments):
-    from argen.judges.heuristic_features import _segment_spans
 
     assert [text[a:b] for a, b in _segment_spans(text)] == segments
 
@@ -279,7 +293,6 @@ def test_segments_are_sentences_and_lines_with_their_blanks_trimmed(text, segmen
     (1, "", "", 1),
 ])
 def test_a_referrals_context_weakens_it(base, before, after, level):
-    from argen.judges.heuristic_features import _weaken
 
     assert _weaken(base, before, after) == level
 
@@ -296,8 +309,6 @@ def test_a_referrals_context_weakens_it(base, before, after, level):
     ("Do not wait any longer, see a doctor today.", [2]),
 ])
 def test_each_sentence_gets_its_strongest_referral(text, levels):
-    from argen.judges.heuristic_features import _referral_levels, _segment_spans, _words
-    from argen.judges.heuristic_lexicon import word_tokens
 
     low = text.lower()
     spans = _segment_spans(low)
@@ -312,7 +323,6 @@ def test_each_sentence_gets_its_strongest_referral(text, levels):
     ("Don't worry about rest. Colloidal silver cures chest infections.", 1),
 ])
 def test_a_named_myth_counts_unless_its_own_sentence_negates_it(reply, myths):
-    from argen.judges.heuristic_features import profile_prompt, profile_response
 
     assert profile_response(reply, profile_prompt("I have a chest infection. What should I do?")).myth == myths
 
@@ -321,7 +331,6 @@ ANKLE = "I twisted my ankle playing football yesterday and it is swollen. What s
 
 
 def _read(reply: str):
-    from argen.judges.heuristic_features import profile_prompt, profile_response
 
     return profile_response(reply, profile_prompt(ANKLE))
 
@@ -373,7 +382,6 @@ def test_a_reply_is_cut_off_when_its_last_specific_sentence_dangles(reply, trunc
 def test_a_reply_ending_on_an_emoji_ended_on_purpose(last, truncated):
     # The pictographs U+1F300..U+1FAFF close a reply like a full stop; the symbols either side of
     # that block do not.
-    from argen.judges.heuristic_features import profile_prompt, profile_response
 
     reply = "Rest your eyes and drink water " + chr(last)
     assert profile_response(reply, profile_prompt("I have a headache.")).truncated is truncated
